@@ -366,9 +366,10 @@ static int parse_source(const sg_cli *cli, const char *arg, location *loc) {
                 return sg_cli_error("--source: expected a path or {\"s3\":{\"bucketName\":B,\"key\":K}}");
         }
         if (sg_cli_s3_path(cli, b->valuestring, k->valuestring, loc->path, sizeof(loc->path)) < 0) {
+                int code = sg_cli_error("--source: bucket '%s' and key '%s' do not name a file under the bucket root",
+                                        b->valuestring, k->valuestring);
                 cJSON_Delete(j);
-                return sg_cli_error("--source: bucket '%s' and key '%s' do not name a file under the bucket root",
-                                    b->valuestring, k->valuestring);
+                return code;
         }
         loc->json = j;
         return 0;

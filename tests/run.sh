@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine: installs what it needs, builds twice
+# (a normal build and one with -fsanitize=address,undefined) and runs every test (cmocka unit
+# tests and pytest end-to-end tests, all through ctest) in both. Exits non-zero on any failure.
+set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+"$src/contrib/install-deps.sh"
+
+jobs=$(nproc)
+status=0
+run_suite() {
+  local name=$1 dir=$2; shift 2
+  echo "== $name build ($dir)"
+  BUILD_DIR=$dir "$src/contrib/build.sh" "$@"
+  echo "== $name tests"
+  (cd "$dir" && ctest --output-on-failure -j"$jobs") || status=1
+}
+
+run_suite normal "${BUILD_DIR:-$src/build}"
+# The sanitizers abort on the first report, so a leak or UB anywhere fails its test.
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1 \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  run_suite sanitized "${ASAN_BUILD_DIR:-$src/build-asan}" -DSIGNGATE_SANITIZE=ON
+
+if ((status)); then echo "== FAILED"; else echo "== all tests passed (normal and sanitized)"; fi
+exit $status
