@@ -692,10 +692,16 @@ out:
         return r;
 }
 
-/* Reads every local header, proves the local entries tile [0, cd_offset) exactly (no gap,
- * no overlap, no prepended bytes), then checks each local header against its central entry.
- * Overlaps are looked for first: an overlap bomb points many central entries at one local
- * record, and DESIGN §5 calls that UNSAFE_CONTENT, not a mere name mismatch. */
+/* Reads every local header and proves the local entries tile [0, cd_offset) exactly, in
+ * three steps whose order decides the reason:
+ *  1. local records that share or overlap bytes as the central directory describes them (an
+ *     overlap bomb points many central entries at one local record): UNSAFE_CONTENT;
+ *  2. each local header must agree with its central entry: MALFORMED (a flipped length or
+ *     size lands here, not in step 3);
+ *  3. the entries must follow each other with no gap (MALFORMED) and no entry's data may
+ *     reach into the next entry: an entry whose data swallows the whole next entry is the
+ *     "quoted" overlap bomb (UNSAFE_CONTENT); any other run-in is inconsistent sizes
+ *     (MALFORMED). */
 static int read_locals(int fd, sg_package *p, const directory *d, findings *f, sg_entry **sorted) {
         char sb[96], sb2[96];
         int r;
@@ -716,66 +722,20 @@ static int read_locals(int fd, sg_package *p, const directory *d, findings *f, s
                         return -EINVAL;
                 }
                 e->data_offset = e->local_offset + LOCAL_LEN + le16(h + 26) + le16(h + 28);
-                e->end_offset = e->data_offset + e->csize; /* both below 2^64: csize < 2^64 - 2^17 checked next */
-                if (e->data_offset > d->cd_offset || e->csize > d->cd_offset - e->data_offset)
-                        e->end_offset = UINT64_MAX; /* runs past the entries: reported below */
+                /* end_offset < 2^64 always: both terms are below the 2^40 package limit. */
+                e->end_offset = e->data_offset + (e->csize < (1ull << 62) ? e->csize : (1ull << 62));
                 sorted[k] = e;
         }
         qsort(sorted, p->n_entries, sizeof(*sorted), cmp_offset);
 
-        uint64_t expect = 0;
-        for (size_t k = 0; k < p->n_entries; k++) {
-                sg_entry *e = sorted[k];
-                const char *nm = shown(e->name, e->name_len, sb);
-                uint64_t next = k + 1 < p->n_entries ? sorted[k + 1]->local_offset : d->cd_offset;
-                if (e->local_offset > expect) {
-                        note(f, SG_REASON_MALFORMED, "%llu unaccounted bytes before entry '%s'",
-                             (unsigned long long) (e->local_offset - expect), nm);
+        for (size_t k = 0; k + 1 < p->n_entries; k++) {
+                const sg_entry *e = sorted[k], *n = sorted[k + 1];
+                uint64_t header_end = e->local_offset + LOCAL_LEN + e->name_len + (e->type == SG_ENTRY_DIR);
+                if (n->local_offset < header_end) {
+                        note(f, SG_REASON_UNSAFE_CONTENT, "entries '%s' and '%s' overlap in the archive",
+                             shown(e->name, e->name_len, sb), shown(n->name, n->name_len, sb2));
                         return -EINVAL;
                 }
-                if (k + 1 < p->n_entries && next < e->end_offset) {
-                        note(f, SG_REASON_UNSAFE_CONTENT, "entries '%s' and '%s' overlap in the archive", nm,
-                             shown(sorted[k + 1]->name, sorted[k + 1]->name_len, sb2));
-                        return -EINVAL;
-                }
-                if (next < e->end_offset) {
-                        note(f, SG_REASON_MALFORMED, "entry '%s' has data that runs into the central directory", nm);
-                        return -EINVAL;
-                }
-                uint64_t gap = next - e->end_offset;
-                if (e->flags & FLAG_DESCRIPTOR) {
-                        /* A descriptor's length is stored nowhere: it is what lies between this
-                         * entry's data and the next structure, and must be one of the four shapes
-                         * (with or without signature, 32- or 64-bit sizes) holding the central
-                         * directory's values. */
-                        unsigned char dd[24];
-                        bool ok = false;
-                        if (gap == 12 || gap == 16 || gap == 20 || gap == 24) {
-                                if ((r = sg_pread_all(fd, dd, (size_t) gap, e->end_offset)) < 0)
-                                        return r;
-                                bool has_sig = le32(dd) == SIG_DESCRIPTOR && (gap == 16 || gap == 24);
-                                const unsigned char *q = dd + (has_sig ? 4 : 0);
-                                size_t body = (size_t) gap - (has_sig ? 4 : 0);
-                                if (body == 12)
-                                        ok = le32(q) == e->crc && le32(q + 4) == e->csize && le32(q + 8) == e->usize;
-                                else if (body == 20)
-                                        ok = le32(q) == e->crc && le64(q + 4) == e->csize && le64(q + 12) == e->usize;
-                        }
-                        if (!ok) {
-                                note(f, SG_REASON_MALFORMED, "entry '%s' has no valid data descriptor after its data", nm);
-                                return -EINVAL;
-                        }
-                        e->end_offset += gap;
-                } else if (gap != 0) {
-                        note(f, SG_REASON_MALFORMED, "%llu unaccounted bytes after entry '%s'", (unsigned long long) gap, nm);
-                        return -EINVAL;
-                }
-                expect = e->end_offset;
-        }
-        if (expect != d->cd_offset) {
-                note(f, SG_REASON_MALFORMED, "%llu unaccounted bytes before the central directory",
-                     (unsigned long long) (d->cd_offset - expect));
-                return -EINVAL;
         }
 
         for (size_t k = 0; k < p->n_entries; k++) {
@@ -786,6 +746,10 @@ static int read_locals(int fd, sg_package *p, const directory *d, findings *f, s
                         return r;
                 uint16_t flags = le16(h + 6), method = le16(h + 8), name_len = le16(h + 26), extra_len = le16(h + 28);
                 uint32_t crc = le32(h + 14), csize = le32(h + 18), usize = le32(h + 22);
+                if (e->data_offset > d->cd_offset) {
+                        note(f, SG_REASON_MALFORMED, "entry '%s' has a local header that runs into the central directory", nm);
+                        return -EINVAL;
+                }
                 _cleanup_(sg_freep) unsigned char *var = malloc((size_t) name_len + extra_len + 1);
                 if (!var)
                         return -ENOMEM;
@@ -823,17 +787,77 @@ static int read_locals(int fd, sg_package *p, const directory *d, findings *f, s
                         return -EINVAL;
                 }
         }
+
+        uint64_t expect = 0;
+        for (size_t k = 0; k < p->n_entries; k++) {
+                sg_entry *e = sorted[k];
+                const char *nm = shown(e->name, e->name_len, sb);
+                bool last = k + 1 == p->n_entries;
+                uint64_t next = last ? d->cd_offset : sorted[k + 1]->local_offset;
+                if (e->local_offset > expect) {
+                        note(f, SG_REASON_MALFORMED, "%llu unaccounted bytes before entry '%s'",
+                             (unsigned long long) (e->local_offset - expect), nm);
+                        return -EINVAL;
+                }
+                if (next < e->end_offset) {
+                        if (!last && e->end_offset >= sorted[k + 1]->end_offset)
+                                note(f, SG_REASON_UNSAFE_CONTENT, "entries '%s' and '%s' overlap in the archive", nm,
+                                     shown(sorted[k + 1]->name, sorted[k + 1]->name_len, sb2));
+                        else
+                                note(f, SG_REASON_MALFORMED, "entry '%s' has data that runs into the %s", nm,
+                                     last ? "central directory" : "next entry");
+                        return -EINVAL;
+                }
+                uint64_t gap = next - e->end_offset;
+                if (e->flags & FLAG_DESCRIPTOR) {
+                        /* A descriptor's length is stored nowhere: it is what lies between this
+                         * entry's data and the next structure, and must be one of the four shapes
+                         * (with or without signature, 32- or 64-bit sizes) holding the central
+                         * directory's values. */
+                        unsigned char dd[24];
+                        bool ok = false;
+                        if (gap == 12 || gap == 16 || gap == 20 || gap == 24) {
+                                if ((r = sg_pread_all(fd, dd, (size_t) gap, e->end_offset)) < 0)
+                                        return r;
+                                bool has_sig = le32(dd) == SIG_DESCRIPTOR && (gap == 16 || gap == 24);
+                                const unsigned char *q = dd + (has_sig ? 4 : 0);
+                                size_t body = (size_t) gap - (has_sig ? 4 : 0);
+                                if (body == 12)
+                                        ok = le32(q) == e->crc && le32(q + 4) == e->csize && le32(q + 8) == e->usize;
+                                else if (body == 20)
+                                        ok = le32(q) == e->crc && le64(q + 4) == e->csize && le64(q + 12) == e->usize;
+                        }
+                        if (!ok) {
+                                note(f, SG_REASON_MALFORMED, "entry '%s' has no valid data descriptor after its data", nm);
+                                return -EINVAL;
+                        }
+                        e->end_offset += gap;
+                } else if (gap != 0) {
+                        note(f, SG_REASON_MALFORMED, "%llu unaccounted bytes after entry '%s'", (unsigned long long) gap, nm);
+                        return -EINVAL;
+                }
+                expect = e->end_offset;
+        }
+        if (expect != d->cd_offset) {
+                note(f, SG_REASON_MALFORMED, "%llu unaccounted bytes before the central directory",
+                     (unsigned long long) (d->cd_offset - expect));
+                return -EINVAL;
+        }
         return 0;
 }
 
 /* libzip must see the very archive signgate parsed: the same entries, in the same order,
- * with the same names, sizes, CRCs and methods (DESIGN §6). */
+ * with the same names, sizes, CRCs and methods (DESIGN §6). ZIP_CHECKCONS is not used:
+ * libzip 1.7.3's consistency check refuses valid archives that Info-ZIP streams (data
+ * descriptors with Zip64 local extras) or writes with -fz, and every property it checks is
+ * checked above, more strictly. It runs only on archives that passed signgate's own rules,
+ * so libzip's own refusals (of duplicate names, say) never mask the reason that applies. */
 static int crosscheck_libzip(int fd, const sg_package *p, findings *f) {
         char sb[96];
         int zerr = 0, dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
         if (dfd < 0)
                 return -errno;
-        zip_t *za = zip_fdopen(dfd, ZIP_RDONLY | ZIP_CHECKCONS, &zerr);
+        zip_t *za = zip_fdopen(dfd, ZIP_RDONLY, &zerr);
         if (!za) {
                 close(dfd);
                 if (zerr == ZIP_ER_MEMORY)
@@ -1129,11 +1153,11 @@ int sg_package_inspect(int fd, const sg_limits *lim, const sg_package_sink *sink
                 goto out;
         if ((r = read_locals(fd, p, &d, f, sorted)) < 0)
                 goto out;
-        if ((r = crosscheck_libzip(fd, p, f)) < 0)
-                goto out;
         if ((r = check_tree(f, p->entries, p->n_entries, &table)) < 0)
                 goto out;
         if ((r = report(f, NULL)) < 0)
+                goto out;
+        if ((r = crosscheck_libzip(fd, p, f)) < 0)
                 goto out;
         if ((r = stream_entries(fd, lim, p, sorted, sink, f)) < 0)
                 goto out;
