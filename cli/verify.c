@@ -127,15 +127,18 @@ int sg_cmd_verify(const sg_cli *cli, int argc, char **argv) {
         struct stat st;
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
                 return sg_cli_error("%s: not a regular file", pkg_path);
-        if ((r = sg_file_sha384(fd, whole, &size)) < 0)
-                return sg_cli_error("%s: %s", pkg_path, strerror(-r));
+        size = (uint64_t) st.st_size;
 
+        /* The record names the bytes judged: the package digest of a sound archive, else the
+         * SHA-384 of the whole file. Only one of the two is computed. */
         const unsigned char *record_digest = whole;
         if (o[5].value) {
                 /* Blob-SHA384-ECDSA: the whole file is the canonical bytes; the block is FILE.sig. */
                 size_t blen = 0;
                 if ((r = sg_read_file(AT_FDCWD, o[5].value, SG_SIGNATURE_MAX, &block, &blen)) < 0)
                         return sg_cli_error("%s: %s", o[5].value, r == -EFBIG ? "too large for a signature" : strerror(-r));
+                if ((r = sg_file_sha384(fd, whole, &size)) < 0)
+                        return sg_cli_error("%s: %s", pkg_path, strerror(-r));
                 facts.platform_id = SG_PLATFORM_BLOB;
                 facts.digest = whole;
                 facts.canonical_size = size;
@@ -146,7 +149,9 @@ int sg_cmd_verify(const sg_cli *cli, int argc, char **argv) {
                 r = sg_package_inspect(fd, &settings.limits, NULL, &pkg, &facts.package_error);
                 if (r < 0 && r != -EINVAL)
                         return sg_cli_error("%s: %s", pkg_path, strerror(-r));
-                if (r == 0) {
+                if (r == -EINVAL && (r = sg_file_sha384(fd, whole, &size)) < 0)
+                        return sg_cli_error("%s: %s", pkg_path, strerror(-r));
+                if (pkg) {
                         facts.digest = pkg->digest;
                         facts.canonical_size = pkg->canonical_size;
                         record_digest = pkg->digest;
