@@ -136,6 +136,15 @@ static const char *shown(const char *name, size_t len, char buf[96]) {
         return buf;
 }
 
+/* True for code points that change how a name is displayed rather than what it names: C1
+ * controls, and the bidirectional overrides and isolates that can make "evil\u202Etxt.py"
+ * read as "evilyp.txt" in a listing. */
+static bool is_invisible_control(uint32_t cp) {
+        return (cp >= 0x80 && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) ||
+               cp == 0x200e || cp == 0x200f || cp == 0x061c;
+}
+
+/* Valid UTF-8 (no overlong forms, no surrogates) with no C0, C1 or bidi control characters. */
 static bool utf8_valid(const unsigned char *s, size_t n) {
         for (size_t i = 0; i < n;) {
                 unsigned char c = s[i];
@@ -161,7 +170,7 @@ static bool utf8_valid(const unsigned char *s, size_t n) {
                 }
                 /* Overlong forms and surrogates would give one name two spellings. */
                 if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-                    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+                    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || is_invisible_control(cp))
                         return false;
                 i += len;
         }
@@ -200,7 +209,8 @@ static void check_name(findings *f, const sg_limits *lim, const sg_entry *e) {
                         return;
                 }
         if (!utf8_valid((const unsigned char *) n, len)) {
-                note(f, SG_REASON_UNSAFE_CONTENT, "entry name '%s' is not valid UTF-8", shown(n, len, sb));
+                note(f, SG_REASON_UNSAFE_CONTENT, "entry name '%s' is not valid UTF-8 or holds a control character",
+                     shown(n, len, sb));
                 return;
         }
         if (n[0] == '/') {
