@@ -82,6 +82,14 @@ void sg_decide(const sg_facts *facts, const sg_decide_ctx *ctx, sg_decision *d) 
                         return;
                 }
                 d->profile = sg_store_find_profile(ctx->store, env->st.profile_name, env->st.profile_version);
+                /* A profile signs for its own platform only: a Blob profile's key must not vouch
+                 * for Lambda code, whatever its statement claims. */
+                if (d->profile && strcmp(d->profile->platform_id, env->st.platform_id) != 0) {
+                        snprintf(detail, sizeof(detail), "profile %s signs for %s, but the signature claims %s",
+                                 env->keyid, d->profile->platform_id, env->st.platform_id);
+                        reject(d, SG_REASON_INTEGRITY, fn, detail);
+                        return;
+                }
                 if (d->profile && sg_envelope_verify(env, d->profile->key) < 0) {
                         snprintf(detail, sizeof(detail), "the signature does not verify with the key of profile %s",
                                  env->keyid);

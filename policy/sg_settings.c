@@ -151,11 +151,19 @@ int sg_settings_parse(const char *text, size_t len, sg_settings *ret, sg_error *
                 size_t off = end ? (size_t) (end - text) : 0;
                 return sg_error_set(err, SG_REASON_MALFORMED, "not valid JSON near byte %zu", off);
         }
+        while (end && end < text + len && (*end == ' ' || *end == '\n' || *end == '\t' || *end == '\r'))
+                end++;
+        if (end != text + len)
+                return sg_error_set(err, SG_REASON_MALFORMED, "not valid JSON: unexpected bytes after the object at byte %zu",
+                                    (size_t) (end - text));
         if (!cJSON_IsObject(j))
                 return sg_error_set(err, SG_REASON_MALFORMED, "the settings must be a JSON object");
         for (const cJSON *c = j->child; c; c = c->next) {
                 const char *k = c->string;
                 r = 0;
+                for (const cJSON *o = c->next; o; o = o->next)
+                        if (strcmp(o->string, k) == 0)
+                                return sg_error_set(err, SG_REASON_MALFORMED, "%.64s: given twice", k);
                 if (strcmp(k, "unboundFunctions") == 0) {
                         if (!cJSON_IsString(c) || (strcmp(c->valuestring, "reject") != 0 && strcmp(c->valuestring, "allow") != 0))
                                 return sg_error_set(err, SG_REASON_MALFORMED, "unboundFunctions: must be \"reject\" or \"allow\"");

@@ -515,19 +515,24 @@ int sg_firstseen_find(int dirfd, const char *name, const unsigned char digest[SG
                 return -errno;
         fd = -1;
         sg_hex_encode(digest, SG_DIGEST_LEN, hex);
-        char line[256];
-        while (fgets(line, sizeof(line), f)) {
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t got;
+        /* getline, not a fixed buffer: a long corrupt line must be skipped whole, not split
+         * into pieces one of which could read as an earlier first sighting. */
+        while ((got = getline(&line, &cap, f)) >= 0) {
                 int64_t t;
-                size_t len = strlen(line);
+                size_t len = (size_t) got;
                 if (len > 0 && line[len - 1] == '\n')
                         line[--len] = '\0';
-                if (len < SG_DIGEST_HEX_LEN + 2 || line[SG_DIGEST_HEX_LEN] != ' ' ||
+                if (len < SG_DIGEST_HEX_LEN + 2 || len > SG_DIGEST_HEX_LEN + 64 || line[SG_DIGEST_HEX_LEN] != ' ' ||
                     memcmp(line, hex, SG_DIGEST_HEX_LEN) != 0 || sg_time_parse(line + SG_DIGEST_HEX_LEN + 1, &t) < 0)
                         continue;
                 if (!found || t < best)
                         best = t;
                 found = true;
         }
+        free(line);
         fclose(f);
         if (!found)
                 return -ENOENT;
