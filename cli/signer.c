@@ -72,7 +72,7 @@ static const sg_profile *pick_profile(const profile_list *l, const char *version
                 const sg_profile *p = &l->items[i];
                 if (version && strcmp(p->version, version) != 0)
                         continue;
-                if (active_only && p->status_revoked)
+                if (active_only && strcmp(p->status, "Active") != 0)
                         continue;
                 if (!best || p->created_at > best->created_at)
                         best = p;
@@ -175,9 +175,28 @@ static int cmd_put_profile(const sg_cli *cli, int argc, char **argv) {
                 return sg_cli_error("%s: %s", cli->signer_home, strerror(-home));
         /* The key is written before the document: a profile is never listed without its key. */
         r = sg_store_write(home, "signing-profiles", docname, doc);
-        close(home);
-        if (r < 0)
+        if (r < 0) {
+                close(home);
                 return sg_cli_error("%s/signing-profiles/%s: %s", cli->signer_home, docname, strerror(-r));
+        }
+        /* Rotation cancels the versions it replaces, as AWS Signer's Canceled status: they sign
+         * no more, while what they signed still verifies. Exactly one version stays Active. */
+        for (size_t i = 0; i < l.n; i++) {
+                if (strcmp(l.items[i].status, "Active") != 0)
+                        continue;
+                char old_name[96];
+                cJSON *od = cJSON_Duplicate(l.items[i].doc, true);
+                snprintf(old_name, sizeof(old_name), "%s@%s.json", l.items[i].name, l.items[i].version);
+                if (!od || !cJSON_ReplaceItemInObjectCaseSensitive(od, "status", cJSON_CreateString("Canceled")) ||
+                    (r = sg_store_write(home, "signing-profiles", old_name, od)) < 0) {
+                        cJSON_Delete(od);
+                        close(home);
+                        return sg_cli_error("%s/signing-profiles/%s: cannot mark the rotated version Canceled",
+                                            cli->signer_home, old_name);
+                }
+                cJSON_Delete(od);
+        }
+        close(home);
         char arn[SG_PROFILE_ARN_MAX + 1];
         snprintf(arn, sizeof(arn), "%s/%s", name, version);
         cJSON *out = cJSON_CreateObject();
@@ -481,12 +500,14 @@ static int cmd_start_job(const sg_cli *cli, int argc, char **argv) {
                 return SG_EXIT_USAGE;
         if ((r = load_profiles(cli, o[2].value, &l)) != 0)
                 return r;
-        const sg_profile *p = pick_profile(&l, o[3].value, false);
+        const sg_profile *p = pick_profile(&l, o[3].value, true), *any = pick_profile(&l, o[3].value, false);
+        if (!any)
+                return sg_cli_fail(SG_EXIT_REFUSED, "signing profile %s%s%s not found in %s", o[2].value,
+                                   o[3].value ? " version " : "", o[3].value ? o[3].value : "", cli->signer_home);
         if (!p)
-                return sg_cli_fail(SG_EXIT_REFUSED, "signing profile %s not found in %s", o[2].value, cli->signer_home);
-        if (p->status_revoked || !(p = pick_profile(&l, o[3].value, true)))
-                return sg_cli_fail(SG_EXIT_REFUSED, "signing profile %s is revoked; create a new version with put-signing-profile --rotate",
-                                   o[2].value);
+                return sg_cli_fail(SG_EXIT_REFUSED,
+                                   "signing profile %s version %s is %s and signs no more; create a new version with put-signing-profile",
+                                   o[2].value, any->version, any->status);
         snprintf(keyname, sizeof(keyname), "%s@%s.pem", p->name, p->version);
         int keys = sg_cli_open_home(cli, "keys", false);
         r = keys < 0 ? keys : sg_key_read_private(keys, keyname, &key);

@@ -461,7 +461,17 @@ int sg_fsync_dir(int dirfd) {
         return 0;
 }
 
+static int write_file(int dirfd, const char *name, const void *buf, size_t len, mode_t mode, bool replace);
+
 int sg_write_file_atomic(int dirfd, const char *name, const void *buf, size_t len, mode_t mode) {
+        return write_file(dirfd, name, buf, len, mode, true);
+}
+
+int sg_write_file_new(int dirfd, const char *name, const void *buf, size_t len, mode_t mode) {
+        return write_file(dirfd, name, buf, len, mode, false);
+}
+
+static int write_file(int dirfd, const char *name, const void *buf, size_t len, mode_t mode, bool replace) {
         char tmp[PATH_MAX];
         unsigned char rnd[6];
         char rhex[13];
@@ -483,7 +493,7 @@ int sg_write_file_atomic(int dirfd, const char *name, const void *buf, size_t le
                 r = -errno;
         if (close(fd) < 0 && r == 0)
                 r = -errno;
-        if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
+        if (r == 0 && renameat2(dirfd, tmp, dirfd, name, replace ? 0 : RENAME_NOREPLACE) < 0)
                 r = -errno;
         if (r < 0) {
                 (void) unlinkat(dirfd, tmp, 0);

@@ -115,6 +115,9 @@ void sg_base32_encode_lower(const unsigned char *in, size_t n, char *out);
 /* Writes buf to dirfd/name atomically: a temp file in the same directory, fsync, rename,
  * fsync of the directory. A reader sees the old file or the whole new one, never a part. */
 int sg_write_file_atomic(int dirfd, const char *name, const void *buf, size_t len, mode_t mode);
+/* The same, but the name must not exist yet: -EEXIST leaves an existing file (or symlink)
+ * untouched. For files that must never be replaced, such as private keys. */
+int sg_write_file_new(int dirfd, const char *name, const void *buf, size_t len, mode_t mode);
 int sg_fsync_dir(int dirfd);
 /* Reads a whole regular file of at most max bytes; the result is NUL-terminated. -EFBIG
  * over max, -EINVAL not a regular file. */

@@ -332,7 +332,7 @@ int sg_key_write_private(int dirfd, const char *name, EVP_PKEY *key) {
         long n = BIO_get_mem_data(b, &data);
         if (n <= 0)
                 return -EIO;
-        int r = sg_write_file_atomic(dirfd, name, data, (size_t) n, 0600);
+        int r = sg_write_file_new(dirfd, name, data, (size_t) n, 0600);
         OPENSSL_cleanse(data, (size_t) n);
         return r;
 }

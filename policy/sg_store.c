@@ -152,7 +152,7 @@ int sg_profile_from_json(const cJSON *j, sg_profile *ret, sg_error *err) {
         if (cJSON_GetObjectItemCaseSensitive(j, "status") &&
             (!status || (strcmp(status, "Active") != 0 && strcmp(status, "Revoked") != 0 && strcmp(status, "Canceled") != 0)))
                 return sg_error_set(err, SG_REASON_MALFORMED, "status must be Active, Canceled or Revoked");
-        p.status_revoked = status && strcmp(status, "Active") != 0;
+        snprintf(p.status, sizeof(p.status), "%s", status ? status : "Active");
         const cJSON *tags = cJSON_GetObjectItemCaseSensitive(j, "tags");
         if (tags) {
                 if (!cJSON_IsObject(tags))

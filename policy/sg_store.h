@@ -34,7 +34,8 @@ typedef struct {
         char platform_id[32];
         uint32_t validity_value;
         sg_period_unit validity_unit;
-        bool status_revoked; /* "status": "Revoked" (informational; revocations/ decides) */
+        char status[12];     /* "Active" (default), "Canceled" (rotated out: signs no more) or
+                              * "Revoked"; informational at the gate, where revocations/ decides */
         int64_t created_at;
         EVP_PKEY *key;       /* public key */
         cJSON *doc;          /* the document as stored */

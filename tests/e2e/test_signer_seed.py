@@ -149,7 +149,7 @@ def test_seed_signer_walkthrough_runs_as_written(seed):
     assert prof["status"] == "Revoked"
     # A revoked profile signs nothing more.
     p = seed(SEED_COMMANDS["start_job"], check=1)
-    assert "revoked" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert "is Revoked" in p.stderr and len(p.stderr.strip().splitlines()) == 1
 
 
 def test_private_key_is_mode_0600_and_never_printed(seed):
@@ -178,12 +178,15 @@ def test_second_put_is_refused_and_rotate_makes_a_new_version(seed):
     v2 = json.loads(seed(SEED_COMMANDS["put_profile"] + " --rotate").stdout)["profileVersion"]
     assert v2 != v1
     listed = json.loads(seed("signgate signer list-signing-profiles").stdout)["profiles"]
-    assert sorted(x["profileVersion"] for x in listed) == sorted([v1, v2])
+    assert {x["profileVersion"]: x["status"] for x in listed} == {v1: "Canceled", v2: "Active"}
     make_function_zip(seed.root / "f.zip")
     job = json.loads(seed("signgate signer start-signing-job --source f.zip --destination out "
                           "--profile-name LambdaProductionProfile").stdout)["jobId"]
     desc = json.loads(seed("signgate signer describe-signing-job --job-id " + job).stdout)
-    assert desc["profileVersion"] == v2  # the newest active version signs
+    assert desc["profileVersion"] == v2  # the one active version signs
+    p = seed("signgate signer start-signing-job --source f.zip --destination out "
+             "--profile-name LambdaProductionProfile --profile-version " + v1, check=1)
+    assert "Canceled" in p.stderr
 
 
 @pytest.mark.parametrize("args,needle", [
