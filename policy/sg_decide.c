@@ -192,12 +192,14 @@ cJSON *sg_decision_record(const sg_decision *d, const sg_facts *facts, const sg_
         if (!j || sg_time_format(info->time, t) < 0)
                 goto fail;
         if (!cJSON_AddStringToObject(j, "time", t) || !cJSON_AddStringToObject(j, "decisionId", info->decision_id) ||
-            !cJSON_AddStringToObject(j, "kind", info->kind) || !cJSON_AddStringToObject(j, "function", info->function) ||
+            !cJSON_AddStringToObject(j, "kind", info->kind) ||
+            !(info->function ? cJSON_AddStringToObject(j, "function", info->function) : cJSON_AddNullToObject(j, "function")) ||
             !cJSON_AddStringToObject(j, "source", info->source))
                 goto fail;
         if (info->has_peer) {
                 if (!(x = cJSON_AddObjectToObject(j, "peer")) || !cJSON_AddNumberToObject(x, "uid", info->uid) ||
-                    !cJSON_AddNumberToObject(x, "gid", info->gid) || !cJSON_AddNumberToObject(x, "pid", info->pid))
+                    !cJSON_AddNumberToObject(x, "gid", info->gid) ||
+                    !(info->pid > 0 ? cJSON_AddNumberToObject(x, "pid", info->pid) : cJSON_AddNullToObject(x, "pid")))
                         goto fail;
         } else if (!cJSON_AddNullToObject(j, "peer"))
                 goto fail;

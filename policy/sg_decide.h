@@ -63,11 +63,11 @@ typedef struct {
         int64_t time;
         const char *decision_id;
         const char *kind;                /* "function" | "layer" */
-        const char *function;
+        const char *function;            /* NULL for an inbox name that names no function */
         const char *source;              /* "inbox" | "api" | "verify" */
         bool has_peer;
         unsigned uid, gid;
-        int pid;
+        int pid;                         /* 0: unknown (an inbox drop), recorded as null */
         const char *package_name;
         uint64_t package_size;
         const unsigned char *package_sha384;

@@ -22,6 +22,9 @@ void sg_settings_default(sg_settings *s) {
         snprintf(s->socket_path, sizeof(s->socket_path), "%s", SG_DEFAULT_SOCKET);
         s->socket_mode = 0660;
         s->journal = true;
+        s->hook_timeout = SG_DEFAULT_HOOK_TIMEOUT;
+        s->audit_rotate_bytes = SG_DEFAULT_AUDIT_ROTATE_BYTES;
+        s->audit_keep = SG_DEFAULT_AUDIT_KEEP;
 }
 
 static int uint_key(const cJSON *v, const char *key, uint64_t min, uint64_t max, uint64_t *ret, sg_error *err) {
@@ -139,6 +142,58 @@ static int parse_socket(const cJSON *j, sg_settings *s, sg_error *err) {
         return 0;
 }
 
+static int parse_hook(const cJSON *j, sg_settings *s, sg_error *err) {
+        uint64_t v;
+        int r;
+        if (!cJSON_IsObject(j))
+                return sg_error_set(err, SG_REASON_MALFORMED, "hook: must be an object with argv and timeoutSeconds");
+        for (const cJSON *c = j->child; c; c = c->next) {
+                if (strcmp(c->string, "argv") == 0) {
+                        if (!cJSON_IsArray(c) || cJSON_GetArraySize(c) < 1 || cJSON_GetArraySize(c) > SG_HOOK_MAX_ARGS)
+                                return sg_error_set(err, SG_REASON_MALFORMED, "hook.argv: must be an array of 1 to %d strings",
+                                                    SG_HOOK_MAX_ARGS);
+                        s->hook_argc = 0;
+                        for (const cJSON *a = c->child; a; a = a->next) {
+                                if (!cJSON_IsString(a) || strlen(a->valuestring) >= SG_HOOK_MAX_ARG)
+                                        return sg_error_set(err, SG_REASON_MALFORMED, "hook.argv: every entry must be a string under %d bytes",
+                                                            SG_HOOK_MAX_ARG);
+                                snprintf(s->hook_argv[s->hook_argc++], SG_HOOK_MAX_ARG, "%s", a->valuestring);
+                        }
+                        /* No shell and no PATH search: the command is exactly what the admin named. */
+                        if (s->hook_argv[0][0] != '/')
+                                return sg_error_set(err, SG_REASON_MALFORMED, "hook.argv: the command must be an absolute path");
+                } else if (strcmp(c->string, "timeoutSeconds") == 0) {
+                        if ((r = uint_key(c, "hook.timeoutSeconds", 1, 3600, &v, err)) < 0)
+                                return r;
+                        s->hook_timeout = (uint32_t) v;
+                } else
+                        return sg_error_set(err, SG_REASON_MALFORMED, "hook.%.64s: unknown key", c->string);
+        }
+        if (s->hook_argc == 0)
+                return sg_error_set(err, SG_REASON_MALFORMED, "hook.argv: missing");
+        return 0;
+}
+
+static int parse_audit(const cJSON *j, sg_settings *s, sg_error *err) {
+        uint64_t v;
+        int r;
+        if (!cJSON_IsObject(j))
+                return sg_error_set(err, SG_REASON_MALFORMED, "audit: must be an object");
+        for (const cJSON *c = j->child; c; c = c->next) {
+                if (strcmp(c->string, "rotateBytes") == 0) {
+                        if ((r = uint_key(c, "audit.rotateBytes", 0, 1ull << 40, &v, err)) < 0)
+                                return r;
+                        s->audit_rotate_bytes = v;
+                } else if (strcmp(c->string, "keepFiles") == 0) {
+                        if ((r = uint_key(c, "audit.keepFiles", 1, 10000, &v, err)) < 0)
+                                return r;
+                        s->audit_keep = (uint32_t) v;
+                } else
+                        return sg_error_set(err, SG_REASON_MALFORMED, "audit.%.64s: unknown key", c->string);
+        }
+        return 0;
+}
+
 int sg_settings_parse(const char *text, size_t len, sg_settings *ret, sg_error *err) {
         const char *end = NULL;
         _cleanup_(cjson_deletep) cJSON *j = cJSON_ParseWithLengthOpts(text, len, &end, false);
@@ -177,6 +232,10 @@ int sg_settings_parse(const char *text, size_t len, sg_settings *ret, sg_error *
                         r = parse_roles(c, &s, err);
                 else if (strcmp(k, "socket") == 0)
                         r = parse_socket(c, &s, err);
+                else if (strcmp(k, "hook") == 0)
+                        r = parse_hook(c, &s, err);
+                else if (strcmp(k, "audit") == 0)
+                        r = parse_audit(c, &s, err);
                 else if (strcmp(k, "journal") == 0) {
                         if (!cJSON_IsBool(c))
                                 return sg_error_set(err, SG_REASON_MALFORMED, "journal: must be true or false");

@@ -15,6 +15,11 @@
 #define SG_ROLE_MAX_MEMBERS 64
 #define SG_DEFAULT_RETAIN_RELEASES 5
 #define SG_DEFAULT_SOCKET "/run/signgate/api.sock"
+#define SG_HOOK_MAX_ARGS 32
+#define SG_HOOK_MAX_ARG 1024
+#define SG_DEFAULT_HOOK_TIMEOUT 30
+#define SG_DEFAULT_AUDIT_ROTATE_BYTES (64ull * 1024 * 1024)
+#define SG_DEFAULT_AUDIT_KEEP 10
 
 typedef enum { SG_ROLE_ADMIN, SG_ROLE_DEPLOYER, SG_ROLE_READER, SG_ROLE_MAX_ } sg_role;
 const char *sg_role_name(sg_role r);
@@ -34,6 +39,11 @@ typedef struct {
         char socket_group[64];
         unsigned socket_mode;          /* default 0660; given as an octal string "0660" */
         bool journal;                  /* "journal", default true */
+        size_t hook_argc;              /* "hook": {"argv": [...], "timeoutSeconds": N}: run after */
+        char hook_argv[SG_HOOK_MAX_ARGS][SG_HOOK_MAX_ARG]; /* each promotion, no shell; argv[0] absolute */
+        uint32_t hook_timeout;         /* seconds, default 30 */
+        uint64_t audit_rotate_bytes;   /* "audit": {"rotateBytes", "keepFiles"}: 64 MiB, 10 files */
+        uint32_t audit_keep;
 } sg_settings;
 
 void sg_settings_default(sg_settings *s);

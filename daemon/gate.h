@@ -1,0 +1,134 @@
+/* gate.h — signgated's internals, shared by its files (not a public contract).
+ *
+ * Threads: the libuv loop thread owns every field of struct gate and every job outside its
+ * work callback. A job's work callback (a libuv thread-pool thread) touches only its own job,
+ * the read-only store it holds a reference to, the adapter (one job per function at a time),
+ * the first-seen set (behind its mutex) and files. The loop thread never hashes, verifies,
+ * extracts or fsyncs a package (DESIGN §8); it appends audit lines and renames inbox entries.
+ */
+#ifndef SG_GATE_H
+#define SG_GATE_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "sg_adapter.h"
+#include "sg_audit.h"
+#include "sg_decide.h"
+#include "sg_settings.h"
+#include "sg_store.h"
+
+/* Packages held in memory at once (claimed and queued); beyond it the inbox is the backlog. */
+#define GATE_QUEUE_LIMIT 1024
+/* Jobs verifying at once: the thread pool's size. */
+#define GATE_WORKERS 4
+/* Inbox names longer than this are MALFORMED: the claimed name must still fit NAME_MAX. */
+#define GATE_INBOX_NAME_MAX 160
+#define GATE_CLAIM_PREFIX ".claimed."
+/* How far back start-up looks in the audit file for decisions recorded just before a crash. */
+#define GATE_AUDIT_LOOKBACK (8u * 1024 * 1024)
+#define GATE_RETRY_MIN_MS 500
+#define GATE_RETRY_MAX_MS 60000
+
+typedef struct gate gate;
+typedef struct job job;
+
+/* The policy store as jobs see it: replaced whole on SIGHUP, freed when its last job ends. */
+typedef struct {
+        sg_store *store;
+        unsigned refs;
+} store_ref;
+
+/* One function's (or layer's) queue: its jobs run one at a time, in arrival order. */
+typedef struct fqueue {
+        sg_kind kind;
+        char name[65];
+        job *head, *tail;
+        bool running;
+        uint64_t blocked_until_ms; /* a failed job waits here before it is retried */
+        unsigned failures;
+        struct fqueue *next;       /* all queues */
+} fqueue;
+
+struct job {
+        gate *g;
+        uv_work_t work;
+        job *next;
+        fqueue *q;
+        char id[37];
+        sg_kind kind;
+        bool has_name;                        /* the inbox name names a function or layer */
+        char name[65];
+        char inbox_name[GATE_INBOX_NAME_MAX + 1];
+        char claimed[NAME_MAX + 1];           /* the entry's name in the inbox while it is processed */
+        uint64_t arrival_ns;
+        uid_t uid;
+        gid_t gid;
+        bool is_dir;                          /* a directory dropped into the inbox */
+        uint64_t size;                        /* its size when claimed (recorded if never read) */
+        /* Decided without reading (a bad name, a non-regular entry, a hard link). */
+        sg_reason pre_reason;
+        char pre_msg[256];
+        store_ref *store;
+        /* Results, filled by the work callback. */
+        int err;                              /* <0: INTERNAL, the package stays and is retried */
+        char err_msg[512];
+        cJSON *record;
+        sg_outcome outcome;
+        bool promoted_new;
+        sg_promotion promotion;
+        char staging[64];                     /* staging/ID.zip while it exists */
+};
+
+struct gate {
+        uv_loop_t *loop;
+        char root[PATH_MAX];
+        bool foreground;
+        sg_settings settings;
+        store_ref *store;
+        sg_audit *audit;
+        sg_adapter *adapter;
+        int inbox_fd, staging_fd, rejected_fd, lib_fd, firstseen_fd;
+        int inotify_fd;
+        uv_poll_t inotify_poll;
+        uv_signal_t sig_hup, sig_term, sig_int;
+        uv_timer_t watchdog, tick;
+        fqueue *queues;
+        unsigned running;
+        size_t queued;                        /* jobs claimed and not yet finished */
+        bool backlog;                         /* inbox entries left unclaimed: rescan when room */
+        bool stopping;
+        bool journal;                         /* send decisions to journald */
+        /* First-seen times of package digests (DESIGN §5, REVOKED); worker threads share it. */
+        uv_mutex_t firstseen_lock;
+        struct firstseen_set *firstseen;
+        uint64_t decisions;
+};
+
+/* main.c */
+void gate_log(gate *g, int priority, const char *message_id, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+store_ref *gate_store_ref(gate *g);
+void gate_store_unref(store_ref *r);
+
+/* inbox.c */
+int gate_inbox_start(gate *g);
+/* Lists the inbox, claims what it can in arrival order; at start-up also resumes claimed
+ * entries left by a previous run (or drops those whose decision was already recorded). */
+int gate_inbox_scan(gate *g, bool startup);
+void gate_inbox_stop(gate *g);
+
+/* pipeline.c */
+void gate_enqueue(gate *g, job *j);
+void gate_dispatch(gate *g);
+void gate_pipeline_tick(gate *g);
+
+/* firstseen.c */
+int firstseen_load(gate *g);
+/* The earliest time this gate saw digest; records now (appending to the log) if never. */
+int64_t firstseen_get(gate *g, const unsigned char digest[SG_DIGEST_LEN], int64_t now);
+void firstseen_free(gate *g);
+
+#endif

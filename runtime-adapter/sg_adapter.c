@@ -1,0 +1,663 @@
+/* The directory adapter. See sg_adapter.h for the layout and the contract. */
+#include "sg_adapter.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define STAGE_PREFIX ".stage-"
+#define CURRENT_TMP ".current.tmp"
+
+const char *sg_kind_name(sg_kind k) { return k == SG_KIND_LAYER ? "layer" : "function"; }
+
+typedef struct {
+        sg_adapter base;
+        char root[PATH_MAX];
+        int root_fd;
+        unsigned retain;
+} dir_adapter;
+
+struct sg_stage {
+        dir_adapter *a;
+        sg_kind kind;
+        char name[65];
+        char stage_name[96];     /* ".stage-TAG" */
+        int parent_fd;           /* functions/F/releases or layers/L */
+        int stage_fd;            /* the .stage-TAG directory */
+        int content_fd;          /* task/ or opt/ */
+        /* The directory of the previous entry, kept open: archives list files grouped by
+         * directory, so most entries need no walk at all. */
+        char *cached_dir;
+        size_t cached_len;
+        int cached_fd;
+        int file_fd;             /* the file being written */
+        sg_package_sink sink;
+};
+
+/* One path component beneath dirfd, never through a symlink. openat2 where the kernel has
+ * it; a single O_NOFOLLOW component is the same guarantee on older kernels. */
+static int open_beneath(int dirfd, const char *name, int flags, mode_t mode) {
+        struct open_how how = {
+                .flags = (uint64_t) (flags | O_CLOEXEC | O_NOFOLLOW),
+                .mode = (flags & O_CREAT) ? mode : 0,
+                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+        };
+        long fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+        if (fd < 0 && errno == ENOSYS)
+                fd = openat(dirfd, name, flags | O_CLOEXEC | O_NOFOLLOW, mode);
+        return fd < 0 ? -errno : (int) fd;
+}
+
+static int mkdir_beneath(int dirfd, const char *name, int *ret_fd) {
+        if (mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        int fd = open_beneath(dirfd, name, O_RDONLY | O_DIRECTORY, 0);
+        if (fd < 0)
+                return fd;
+        if (fchmod(fd, 0755) < 0) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
+int sg_remove_tree(int parent, const char *name) {
+        if (unlinkat(parent, name, 0) == 0 || errno == ENOENT)
+                return 0;
+        if (errno != EISDIR && errno != EPERM)
+                return -errno;
+        int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : -errno;
+        DIR *d = fdopendir(fd);
+        if (!d) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        int r = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                        continue;
+                int k = sg_remove_tree(dirfd(d), de->d_name);
+                if (k < 0 && r == 0)
+                        r = k;
+        }
+        closedir(d);
+        if (unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT && r == 0)
+                r = -errno;
+        return r;
+}
+
+void sg_release_name(int64_t now, const unsigned char digest[SG_DIGEST_LEN], char out[SG_RELEASE_MAX]) {
+        char t[SG_TIME_LEN + 1] = "19700101T000000Z", hex[SG_DIGEST_HEX_LEN + 1];
+        char compact[32];
+        size_t o = 0;
+        (void) sg_time_format(now, t);
+        for (const char *p = t; *p && o < sizeof(compact) - 1; p++)
+                if (*p != '-' && *p != ':')
+                        compact[o++] = *p;
+        compact[o] = '\0';
+        sg_hex_encode(digest, SG_DIGEST_LEN, hex);
+        snprintf(out, SG_RELEASE_MAX, "%s-%.12s", compact, hex);
+}
+
+/* Opens (creating) ROOT/functions/F/releases or ROOT/layers/L. */
+static int open_parent(dir_adapter *a, sg_kind kind, const char *name, bool create, int *ret_fd) {
+        const char *top = kind == SG_KIND_LAYER ? "layers" : "functions";
+        int fd = -1, next = -1, r;
+        if (!sg_name_valid(name))
+                return -EINVAL;
+        if ((r = create ? mkdir_beneath(a->root_fd, top, &fd) : (fd = open_beneath(a->root_fd, top, O_RDONLY | O_DIRECTORY, 0))) < 0)
+                return r;
+        r = create ? mkdir_beneath(fd, name, &next) : ((next = open_beneath(fd, name, O_RDONLY | O_DIRECTORY, 0)) < 0 ? next : 0);
+        close(fd);
+        if (r < 0)
+                return r;
+        if (kind == SG_KIND_LAYER) {
+                *ret_fd = next;
+                return 0;
+        }
+        fd = next;
+        r = create ? mkdir_beneath(fd, "releases", &next)
+                   : ((next = open_beneath(fd, "releases", O_RDONLY | O_DIRECTORY, 0)) < 0 ? next : 0);
+        close(fd);
+        if (r < 0)
+                return r;
+        *ret_fd = next;
+        return 0;
+}
+
+/* The directory of `path` (len bytes, no trailing slash) beneath the content root, created. */
+static int stage_dir(sg_stage *s, const char *path, size_t len, int *ret_fd) {
+        if (len == 0) {
+                *ret_fd = s->content_fd;
+                return 0;
+        }
+        if (s->cached_dir && s->cached_len == len && memcmp(s->cached_dir, path, len) == 0) {
+                *ret_fd = s->cached_fd;
+                return 0;
+        }
+        int cur = s->content_fd, r = 0;
+        char comp[NAME_MAX + 1];
+        for (size_t start = 0; start < len;) {
+                const char *slash = memchr(path + start, '/', len - start);
+                size_t clen = (slash ? (size_t) (slash - path) : len) - start;
+                if (clen == 0 || clen > NAME_MAX) {
+                        r = -EINVAL;
+                        break;
+                }
+                memcpy(comp, path + start, clen);
+                comp[clen] = '\0';
+                int next;
+                r = mkdir_beneath(cur, comp, &next);
+                if (cur != s->content_fd)
+                        close(cur);
+                if (r < 0)
+                        return r;
+                cur = next;
+                start += clen + 1;
+        }
+        if (r < 0) {
+                if (cur != s->content_fd)
+                        close(cur);
+                return r;
+        }
+        if (s->cached_dir)
+                close(s->cached_fd);
+        free(s->cached_dir);
+        s->cached_dir = strndup(path, len);
+        s->cached_len = len;
+        s->cached_fd = cur;
+        if (!s->cached_dir) {
+                close(cur);
+                return -ENOMEM;
+        }
+        *ret_fd = cur;
+        return 0;
+}
+
+/* Splits an entry name into its directory and its last component. */
+static int entry_parent(sg_stage *s, const sg_entry *e, int *ret_fd, const char **ret_base) {
+        const char *slash = memrchr(e->name, '/', e->name_len);
+        *ret_base = slash ? slash + 1 : e->name;
+        if (strlen(*ret_base) > NAME_MAX)
+                return -ENAMETOOLONG;
+        return stage_dir(s, e->name, slash ? (size_t) (slash - e->name) : 0, ret_fd);
+}
+
+static int on_begin(void *ud, const sg_entry *e) {
+        sg_stage *s = ud;
+        int parent, r;
+        const char *base;
+
+        if (e->type == SG_ENTRY_DIR) {
+                int fd;
+                if ((r = stage_dir(s, e->name, e->name_len, &fd)) < 0)
+                        return r;
+                return 0;
+        }
+        if ((r = entry_parent(s, e, &parent, &base)) < 0)
+                return r;
+        /* 0600 while it is written; its real mode once it is complete. */
+        int fd = open_beneath(parent, base, O_WRONLY | O_CREAT | O_EXCL, 0600);
+        if (fd < 0)
+                return fd;
+        s->file_fd = fd;
+        return 0;
+}
+
+static int on_data(void *ud, const sg_entry *e, const void *buf, size_t n) {
+        sg_stage *s = ud;
+        (void) e;
+        return s->file_fd >= 0 ? sg_write_all(s->file_fd, buf, n) : -EBADF;
+}
+
+static int on_end(void *ud, const sg_entry *e) {
+        sg_stage *s = ud;
+        if (e->type == SG_ENTRY_DIR || s->file_fd < 0)
+                return 0;
+        int r = fchmod(s->file_fd, e->mode & 0755) < 0 ? -errno : 0;
+        if (close(s->file_fd) < 0 && r == 0)
+                r = -errno;
+        s->file_fd = -1;
+        return r;
+}
+
+static int on_symlink(void *ud, const sg_entry *e) {
+        sg_stage *s = ud;
+        int parent, r;
+        const char *base;
+        if ((r = entry_parent(s, e, &parent, &base)) < 0)
+                return r;
+        return symlinkat(e->link_target, parent, base) < 0 ? -errno : 0;
+}
+
+const sg_package_sink *sg_stage_sink(sg_stage *s) { return &s->sink; }
+
+static void stage_close_fds(sg_stage *s) {
+        if (s->file_fd >= 0)
+                close(s->file_fd);
+        if (s->cached_dir)
+                close(s->cached_fd);
+        free(s->cached_dir);
+        s->cached_dir = NULL;
+        if (s->content_fd >= 0)
+                close(s->content_fd);
+        if (s->stage_fd >= 0)
+                close(s->stage_fd);
+        s->file_fd = s->content_fd = s->stage_fd = -1;
+}
+
+static void dir_discard(sg_adapter *base, sg_stage *s) {
+        (void) base;
+        if (!s)
+                return;
+        stage_close_fds(s);
+        if (s->parent_fd >= 0) {
+                (void) sg_remove_tree(s->parent_fd, s->stage_name);
+                close(s->parent_fd);
+        }
+        free(s);
+}
+
+static int dir_stage(sg_adapter *base, sg_kind kind, const char *name, const char *tag, sg_stage **ret) {
+        dir_adapter *a = (dir_adapter *) base;
+        sg_stage *s = calloc(1, sizeof(*s));
+        int r;
+        if (!s)
+                return -ENOMEM;
+        s->a = a;
+        s->kind = kind;
+        s->parent_fd = s->stage_fd = s->content_fd = s->file_fd = -1;
+        snprintf(s->name, sizeof(s->name), "%s", name);
+        if (snprintf(s->stage_name, sizeof(s->stage_name), STAGE_PREFIX "%s", tag) >= (int) sizeof(s->stage_name)) {
+                free(s);
+                return -ENAMETOOLONG;
+        }
+        if ((r = open_parent(a, kind, name, true, &s->parent_fd)) < 0)
+                goto fail;
+        (void) sg_remove_tree(s->parent_fd, s->stage_name); /* a retry's leftovers */
+        if ((r = mkdir_beneath(s->parent_fd, s->stage_name, &s->stage_fd)) < 0 ||
+            (r = mkdir_beneath(s->stage_fd, kind == SG_KIND_LAYER ? "opt" : "task", &s->content_fd)) < 0)
+                goto fail;
+        s->sink = (sg_package_sink){
+                .userdata = s,
+                .on_entry_begin = on_begin,
+                .on_entry_data = on_data,
+                .on_entry_end = on_end,
+                .on_symlink = on_symlink,
+        };
+        *ret = s;
+        return 0;
+fail:
+        dir_discard(base, s);
+        return r;
+}
+
+/* Releases of a function, sorted oldest first (their names start with the UTC time). */
+typedef struct {
+        char (*names)[SG_RELEASE_MAX];
+        size_t n;
+} release_list;
+
+static int cmp_names(const void *x, const void *y) { return strcmp(x, y); }
+
+static int list_releases(int releases_fd, release_list *ret) {
+        int fd = openat(releases_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        DIR *d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return -errno;
+        }
+        release_list l = {0};
+        size_t cap = 0;
+        struct dirent *de;
+        int r = 0;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.' || strlen(de->d_name) >= SG_RELEASE_MAX)
+                        continue;
+                if (l.n == cap) {
+                        cap = cap ? cap * 2 : 16;
+                        void *p = realloc(l.names, cap * sizeof(*l.names));
+                        if (!p) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        l.names = p;
+                }
+                snprintf(l.names[l.n++], SG_RELEASE_MAX, "%s", de->d_name);
+        }
+        closedir(d);
+        if (r < 0) {
+                free(l.names);
+                return r;
+        }
+        qsort(l.names, l.n, sizeof(*l.names), cmp_names);
+        *ret = l;
+        return 0;
+}
+
+/* Points F/current at releases/RELEASE: a new symlink, renamed over the old one, then the
+ * directory fsynced. A runtime reading current/task/ sees the old tree or the new one. */
+static int swap_current(int function_fd, const char *release) {
+        char target[SG_RELEASE_MAX + 16];
+        snprintf(target, sizeof(target), "releases/%s", release);
+        (void) unlinkat(function_fd, CURRENT_TMP, 0);
+        if (symlinkat(target, function_fd, CURRENT_TMP) < 0)
+                return -errno;
+        if (renameat(function_fd, CURRENT_TMP, function_fd, "current") < 0) {
+                int r = -errno;
+                (void) unlinkat(function_fd, CURRENT_TMP, 0);
+                return r;
+        }
+        return sg_fsync_dir(function_fd);
+}
+
+static int open_function_dir(dir_adapter *a, const char *function, int *ret_fd) {
+        int fns = open_beneath(a->root_fd, "functions", O_RDONLY | O_DIRECTORY, 0);
+        if (fns < 0)
+                return fns;
+        int fd = open_beneath(fns, function, O_RDONLY | O_DIRECTORY, 0);
+        close(fns);
+        if (fd < 0)
+                return fd;
+        *ret_fd = fd;
+        return 0;
+}
+
+static int write_record(int dirfd, const cJSON *record) {
+        char *text = record ? cJSON_Print(record) : NULL;
+        if (!record)
+                return 0;
+        if (!text)
+                return -ENOMEM;
+        int r = sg_write_file_atomic(dirfd, "release.json", text, strlen(text), 0644);
+        free(text);
+        return r;
+}
+
+static int promote_layer(dir_adapter *a, sg_stage *s, const cJSON *record, sg_promotion *ret) {
+        release_list l = {0};
+        int r;
+        if ((r = write_record(s->stage_fd, record)) < 0)
+                return r;
+        if (syncfs(s->stage_fd) < 0)
+                return -errno;
+        if ((r = list_releases(s->parent_fd, &l)) < 0)
+                return r;
+        uint64_t max = 0;
+        for (size_t i = 0; i < l.n; i++) {
+                uint64_t v;
+                if (sg_parse_u64(l.names[i], 1, UINT32_MAX, &v) == 0 && v > max)
+                        max = v;
+        }
+        free(l.names);
+        snprintf(ret->release, sizeof(ret->release), "%llu", (unsigned long long) max + 1);
+        if (renameat2(s->parent_fd, s->stage_name, s->parent_fd, ret->release, RENAME_NOREPLACE) < 0)
+                return -errno;
+        if (snprintf(ret->path, sizeof(ret->path), "%s/layers/%s/%s", a->root, s->name, ret->release) >=
+            (int) sizeof(ret->path))
+                return -ENAMETOOLONG;
+        return sg_fsync_dir(s->parent_fd);
+}
+
+static int dir_promote(sg_adapter *base, sg_stage *s, const unsigned char digest[SG_DIGEST_LEN], int64_t now,
+                       const cJSON *record, sg_promotion *ret) {
+        dir_adapter *a = (dir_adapter *) base;
+        int r, fn = -1;
+
+        stage_close_fds(s);
+        s->stage_fd = openat(s->parent_fd, s->stage_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (s->stage_fd < 0)
+                return -errno;
+        if (s->kind == SG_KIND_LAYER)
+                return promote_layer(a, s, record, ret);
+
+        if ((r = write_record(s->stage_fd, record)) < 0)
+                return r;
+        /* One syncfs for the whole tree: an fsync per file would cost a disk flush per entry. */
+        if (syncfs(s->stage_fd) < 0)
+                return -errno;
+        sg_release_name(now, digest, ret->release);
+        size_t base_len = strlen(ret->release);
+        for (int i = 1; renameat2(s->parent_fd, s->stage_name, s->parent_fd, ret->release, RENAME_NOREPLACE) < 0; i++) {
+                /* Two different promotions of one digest within a second (a rollforward after
+                 * a rollback, say): keep both, distinctly named. */
+                if (errno != EEXIST || i > 99)
+                        return -errno;
+                snprintf(ret->release + base_len, SG_RELEASE_MAX - base_len, ".%d", i);
+        }
+        if ((r = sg_fsync_dir(s->parent_fd)) < 0)
+                return r;
+        if ((r = open_function_dir(a, s->name, &fn)) < 0)
+                return r;
+        r = swap_current(fn, ret->release);
+        close(fn);
+        if (r == 0 && snprintf(ret->path, sizeof(ret->path), "%s/functions/%s/releases/%s", a->root, s->name,
+                               ret->release) >= (int) sizeof(ret->path))
+                r = -ENAMETOOLONG;
+        return r;
+}
+
+static int read_current(int fn, char release[SG_RELEASE_MAX]) {
+        char link[SG_RELEASE_MAX + 16];
+        ssize_t n = readlinkat(fn, "current", link, sizeof(link) - 1);
+        if (n < 0)
+                return -errno;
+        link[n] = '\0';
+        if (strncmp(link, "releases/", 9) != 0 || strchr(link + 9, '/') || strlen(link + 9) >= SG_RELEASE_MAX)
+                return -EINVAL;
+        snprintf(release, SG_RELEASE_MAX, "%s", link + 9);
+        return 0;
+}
+
+static int dir_current(sg_adapter *base, const char *function, char release[SG_RELEASE_MAX],
+                       unsigned char digest[SG_DIGEST_LEN]) {
+        dir_adapter *a = (dir_adapter *) base;
+        int fn = -1, r;
+        char path[SG_RELEASE_MAX + 32];
+        if ((r = open_function_dir(a, function, &fn)) < 0)
+                return r;
+        r = read_current(fn, release);
+        if (r == 0) {
+                char *text = NULL;
+                snprintf(path, sizeof(path), "releases/%s/release.json", release);
+                int rel = openat(fn, "releases", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                int dfd = rel < 0 ? -1 : openat(rel, release, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                r = dfd < 0 ? -errno : sg_read_file(dfd, "release.json", 1 << 20, &text, NULL);
+                if (rel >= 0)
+                        close(rel);
+                if (dfd >= 0)
+                        close(dfd);
+                cJSON *j = r == 0 ? cJSON_Parse(text) : NULL;
+                const cJSON *sha = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "package"), "sha384");
+                if (r == 0)
+                        r = cJSON_IsString(sha) && sg_hex_decode(sha->valuestring, digest, SG_DIGEST_LEN) == 0 ? 0 : -EINVAL;
+                cJSON_Delete(j);
+                free(text);
+        }
+        close(fn);
+        return r;
+}
+
+static int dir_prune(sg_adapter *base, const char *function) {
+        dir_adapter *a = (dir_adapter *) base;
+        int fn = -1, rel = -1, r;
+        char cur[SG_RELEASE_MAX] = "";
+        release_list l = {0};
+        if ((r = open_function_dir(a, function, &fn)) < 0)
+                return r;
+        (void) read_current(fn, cur);
+        rel = openat(fn, "releases", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        close(fn);
+        if (rel < 0)
+                return -errno;
+        if ((r = list_releases(rel, &l)) == 0) {
+                size_t keep = 0;
+                for (size_t i = l.n; i-- > 0;) {
+                        /* Newest first: the newest `retain` stay, and current stays even when a
+                         * rollback left it older than those. */
+                        if (keep < a->retain || strcmp(l.names[i], cur) == 0) {
+                                keep++;
+                                continue;
+                        }
+                        int k = sg_remove_tree(rel, l.names[i]);
+                        if (k < 0 && r == 0)
+                                r = k;
+                }
+                if (r == 0)
+                        r = sg_fsync_dir(rel);
+        }
+        free(l.names);
+        close(rel);
+        return r;
+}
+
+static int dir_rollback(sg_adapter *base, const char *function, sg_promotion *ret) {
+        dir_adapter *a = (dir_adapter *) base;
+        int fn = -1, rel = -1, r;
+        char cur[SG_RELEASE_MAX] = "";
+        release_list l = {0};
+        if ((r = open_function_dir(a, function, &fn)) < 0)
+                return r;
+        if ((r = read_current(fn, cur)) < 0)
+                goto out;
+        rel = openat(fn, "releases", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (rel < 0 || (r = list_releases(rel, &l)) < 0) {
+                r = r < 0 ? r : -errno;
+                goto out;
+        }
+        r = -ENOENT;
+        for (size_t i = l.n; i-- > 1;)
+                if (strcmp(l.names[i], cur) == 0) {
+                        snprintf(ret->release, sizeof(ret->release), "%s", l.names[i - 1]);
+                        if (snprintf(ret->path, sizeof(ret->path), "%s/functions/%s/releases/%s", a->root,
+                                     function, ret->release) >= (int) sizeof(ret->path)) {
+                                r = -ENAMETOOLONG;
+                                break;
+                        }
+                        r = swap_current(fn, ret->release);
+                        break;
+                }
+out:
+        free(l.names);
+        if (rel >= 0)
+                close(rel);
+        close(fn);
+        return r;
+}
+
+/* Removes .stage-* entries and a half-made current link below one directory of names. */
+static int recover_dir(int top_fd, bool functions) {
+        int fd = openat(top_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        DIR *d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return -errno;
+        }
+        int r = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (sub < 0)
+                        continue;
+                if (functions) {
+                        (void) unlinkat(sub, CURRENT_TMP, 0);
+                        int rel = openat(sub, "releases", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        close(sub);
+                        sub = rel;
+                        if (sub < 0)
+                                continue;
+                }
+                DIR *sd = fdopendir(sub);
+                if (!sd) {
+                        close(sub);
+                        continue;
+                }
+                struct dirent *e;
+                while ((e = readdir(sd)))
+                        if (strncmp(e->d_name, STAGE_PREFIX, strlen(STAGE_PREFIX)) == 0) {
+                                int k = sg_remove_tree(dirfd(sd), e->d_name);
+                                if (k < 0 && r == 0)
+                                        r = k;
+                        }
+                closedir(sd);
+        }
+        closedir(d);
+        return r;
+}
+
+static int dir_recover(sg_adapter *base) {
+        dir_adapter *a = (dir_adapter *) base;
+        int r = 0;
+        for (int k = 0; k < 2; k++) {
+                int top;
+                int m = mkdir_beneath(a->root_fd, k ? "layers" : "functions", &top);
+                if (m < 0)
+                        return m;
+                m = recover_dir(top, k == 0);
+                close(top);
+                if (m < 0 && r == 0)
+                        r = m;
+        }
+        return r;
+}
+
+static void dir_free(sg_adapter *base) {
+        dir_adapter *a = (dir_adapter *) base;
+        if (!a)
+                return;
+        if (a->root_fd >= 0)
+                close(a->root_fd);
+        free(a);
+}
+
+static const sg_adapter_ops dir_ops = {
+        .name = "directory",
+        .stage = dir_stage,
+        .promote = dir_promote,
+        .discard = dir_discard,
+        .current = dir_current,
+        .rollback = dir_rollback,
+        .prune = dir_prune,
+        .recover = dir_recover,
+        .free = dir_free,
+};
+
+int sg_dir_adapter_new(const char *runtime_dir, unsigned retain, sg_adapter **ret) {
+        dir_adapter *a = calloc(1, sizeof(*a));
+        if (!a)
+                return -ENOMEM;
+        a->base.ops = &dir_ops;
+        a->retain = retain ? retain : 1;
+        if (!realpath(runtime_dir, a->root)) {
+                int r = -errno;
+                free(a);
+                return r;
+        }
+        a->root_fd = open(a->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (a->root_fd < 0) {
+                int r = -errno;
+                free(a);
+                return r;
+        }
+        *ret = &a->base;
+        return 0;
+}
