@@ -26,6 +26,9 @@ static const char usage[] =
         "  verify PACKAGE --policy-dir DIR --function F [--settings FILE]\n"
         "  verify FILE --signature FILE.sig --profile-doc FILE      (Blob-SHA384-ECDSA)\n"
         "\n"
+        "The gate's records:\n"
+        "  audit verify FILE...   check the audit file's hash chain (rotated files too)\n"
+        "\n"
         "Global options:\n"
         "  --signer-home DIR   keystore (SIGNGATE_SIGNER_HOME, default ~/.local/share/signgate/signer)\n"
         "  --bucket-root DIR   where S3 locations map: BUCKET_ROOT/BUCKET/KEY (SIGNGATE_BUCKET_ROOT, default .)\n"
@@ -99,6 +102,8 @@ int main(int argc, char **argv) {
                 code = sg_cmd_signer(&cli, n - 1, rest + 1);
         else if (strcmp(rest[0], "verify") == 0)
                 code = sg_cmd_verify(&cli, n - 1, rest + 1);
+        else if (strcmp(rest[0], "audit") == 0)
+                code = sg_cmd_audit(&cli, n - 1, rest + 1);
         else
                 code = sg_cli_error("unknown command '%s' (see signgate help)", rest[0]);
 out:

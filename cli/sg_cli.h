@@ -61,5 +61,6 @@ int sg_cli_open_home(const sg_cli *cli, const char *sub, bool create);
 
 int sg_cmd_signer(const sg_cli *cli, int argc, char **argv);
 int sg_cmd_verify(const sg_cli *cli, int argc, char **argv);
+int sg_cmd_audit(const sg_cli *cli, int argc, char **argv);
 
 #endif
