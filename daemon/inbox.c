@@ -193,6 +193,7 @@ static void on_inotify(uv_poll_t *h, int status, int events) {
                 gate_log(g, LOG_WARNING, NULL, "inotify queue overflowed; rescanning the inbox");
                 (void) gate_inbox_scan(g, false);
         }
+        gate_dispatch(g);
 }
 
 int gate_inbox_start(gate *g) {
