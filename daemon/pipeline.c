@@ -471,6 +471,9 @@ static void job_done(uv_work_t *w, int status) {
                 cJSON_Delete(j->record);
                 j->record = NULL;
                 j->promoted_new = false;
+                /* The retry decides under the policy of its time, not of the first try's. */
+                gate_store_unref(j->store);
+                j->store = NULL;
                 q->failures++;
                 uint64_t delay = GATE_RETRY_MIN_MS << (q->failures < 8 ? q->failures - 1 : 7);
                 q->blocked_until_ms = now_ms(g) + (delay > GATE_RETRY_MAX_MS ? GATE_RETRY_MAX_MS : delay);
