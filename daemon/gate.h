@@ -68,6 +68,7 @@ struct job {
         gid_t gid;
         bool is_dir;                          /* a directory dropped into the inbox */
         uint64_t size;                        /* its size when claimed (recorded if never read) */
+        bool reject_from_inbox;               /* too big to copy: filed under rejected/ by rename */
         /* Decided without reading (a bad name, a non-regular entry, a hard link). */
         sg_reason pre_reason;
         char pre_msg[256];

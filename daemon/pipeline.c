@@ -123,7 +123,15 @@ static int file_rejection(job *j) {
         snprintf(zip, sizeof(zip), "%s.zip", j->id);
         snprintf(json, sizeof(json), "%s.json", j->id);
         r = 0;
-        if (j->staging[0] && renameat(g->staging_fd, j->staging, fd, zip) < 0) {
+        if (j->reject_from_inbox) {
+                /* Never read, so never copied: the spool's own rename files it (the inbox and
+                 * rejected/ share the spool's filesystem). */
+                if (j->staging[0])
+                        (void) unlinkat(g->staging_fd, j->staging, 0);
+                j->staging[0] = '\0';
+                if (renameat(g->inbox_fd, j->claimed, fd, zip) < 0)
+                        r = -errno;
+        } else if (j->staging[0] && renameat(g->staging_fd, j->staging, fd, zip) < 0) {
                 r = -errno;
                 if (r == -EXDEV) {
                         /* staging and the spool on different filesystems: copy, then drop staging. */
@@ -219,6 +227,7 @@ static void job_work(uv_work_t *w) {
         if (size > lim->package_bytes) {
                 sg_error_set(&facts.package_error, SG_REASON_LIMIT_EXCEEDED, "the package is %llu bytes, over the limit of %llu",
                              (unsigned long long) size, (unsigned long long) lim->package_bytes);
+                j->reject_from_inbox = true;
                 goto decided;
         }
         snprintf(j->staging, sizeof(j->staging), "%s.zip", j->id);
@@ -233,6 +242,9 @@ static void job_work(uv_work_t *w) {
         if (r == -EFBIG) {
                 sg_error_set(&facts.package_error, SG_REASON_LIMIT_EXCEEDED, "the package grew past the limit of %llu bytes",
                              (unsigned long long) lim->package_bytes);
+                j->reject_from_inbox = true;
+                close(copy);
+                copy = -1;
                 goto decided;
         }
         if (r < 0) {

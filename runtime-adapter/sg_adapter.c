@@ -414,18 +414,46 @@ static int promote_layer(dir_adapter *a, sg_stage *s, const cJSON *record, sg_pr
         return sg_fsync_dir(s->parent_fd);
 }
 
-static int dir_promote(sg_adapter *base, sg_stage *s, const unsigned char digest[SG_DIGEST_LEN], int64_t now,
-                       const cJSON *record, sg_promotion *ret) {
-        dir_adapter *a = (dir_adapter *) base;
-        int r, fn = -1;
+/* A release of this digest already made by this very decision: a crash came after the
+ * release was renamed into place and before current was swapped (or the record written), and
+ * the retry (same decision id, DESIGN §8) must finish that promotion, not make a second one. */
+static bool find_own_release(int releases_fd, const unsigned char digest[SG_DIGEST_LEN], const cJSON *record,
+                             char out[SG_RELEASE_MAX]) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(record, "decisionId");
+        char hex[SG_DIGEST_HEX_LEN + 1], tail[16];
+        release_list l = {0};
+        bool found = false;
+        if (!cJSON_IsString(id) || list_releases(releases_fd, &l) < 0)
+                return false;
+        sg_hex_encode(digest, SG_DIGEST_LEN, hex);
+        snprintf(tail, sizeof(tail), "-%.12s", hex);
+        for (size_t i = 0; i < l.n && !found; i++) {
+                const char *dash = strrchr(l.names[i], '-');
+                if (!dash || strncmp(dash, tail, strlen(tail)) != 0)
+                        continue;
+                int dfd = openat(releases_fd, l.names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                char *text = NULL;
+                if (dfd >= 0 && sg_read_file(dfd, "release.json", 1 << 20, &text, NULL) == 0) {
+                        cJSON *j = cJSON_Parse(text);
+                        const cJSON *rid = cJSON_GetObjectItemCaseSensitive(j, "decisionId");
+                        if (cJSON_IsString(rid) && strcmp(rid->valuestring, id->valuestring) == 0) {
+                                snprintf(out, SG_RELEASE_MAX, "%s", l.names[i]);
+                                found = true;
+                        }
+                        cJSON_Delete(j);
+                }
+                free(text);
+                if (dfd >= 0)
+                        close(dfd);
+        }
+        free(l.names);
+        return found;
+}
 
-        stage_close_fds(s);
-        s->stage_fd = openat(s->parent_fd, s->stage_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (s->stage_fd < 0)
-                return -errno;
-        if (s->kind == SG_KIND_LAYER)
-                return promote_layer(a, s, record, ret);
-
+/* Makes the stage durable and renames it to its release name (ret->release). */
+static int install_release(sg_stage *s, const unsigned char digest[SG_DIGEST_LEN], int64_t now, const cJSON *record,
+                           sg_promotion *ret) {
+        int r;
         if ((r = write_record(s->stage_fd, record)) < 0)
                 return r;
         /* One syncfs for the whole tree: an fsync per file would cost a disk flush per entry. */
@@ -440,7 +468,23 @@ static int dir_promote(sg_adapter *base, sg_stage *s, const unsigned char digest
                         return -errno;
                 snprintf(ret->release + base_len, SG_RELEASE_MAX - base_len, ".%d", i);
         }
-        if ((r = sg_fsync_dir(s->parent_fd)) < 0)
+        return sg_fsync_dir(s->parent_fd);
+}
+
+static int dir_promote(sg_adapter *base, sg_stage *s, const unsigned char digest[SG_DIGEST_LEN], int64_t now,
+                       const cJSON *record, sg_promotion *ret) {
+        dir_adapter *a = (dir_adapter *) base;
+        int r, fn = -1;
+
+        stage_close_fds(s);
+        s->stage_fd = openat(s->parent_fd, s->stage_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (s->stage_fd < 0)
+                return -errno;
+        if (s->kind == SG_KIND_LAYER)
+                return promote_layer(a, s, record, ret);
+        if (find_own_release(s->parent_fd, digest, record, ret->release))
+                (void) sg_remove_tree(s->parent_fd, s->stage_name);
+        else if ((r = install_release(s, digest, now, record, ret)) < 0)
                 return r;
         if ((r = open_function_dir(a, s->name, &fn)) < 0)
                 return r;
