@@ -305,13 +305,29 @@ fail:
         return r;
 }
 
-/* Releases of a function, sorted oldest first (their names start with the UTC time). */
+/* Releases of a function (or versions of a layer), oldest first. A release name's time has
+ * one-second resolution and then the digest, so two promotions within a second would sort by
+ * digest: the order is the release directory's mtime instead (set, in nanoseconds, when
+ * release.json is written into it just before it is renamed into place; nothing changes a
+ * release afterwards), with the name breaking ties. */
 typedef struct {
         char (*names)[SG_RELEASE_MAX];
         size_t n;
 } release_list;
 
-static int cmp_names(const void *x, const void *y) { return strcmp(x, y); }
+typedef struct {
+        char name[SG_RELEASE_MAX];
+        struct timespec mtime;
+} release_item;
+
+static int cmp_items(const void *x, const void *y) {
+        const release_item *a = x, *b = y;
+        if (a->mtime.tv_sec != b->mtime.tv_sec)
+                return a->mtime.tv_sec < b->mtime.tv_sec ? -1 : 1;
+        if (a->mtime.tv_nsec != b->mtime.tv_nsec)
+                return a->mtime.tv_nsec < b->mtime.tv_nsec ? -1 : 1;
+        return strcmp(a->name, b->name);
+}
 
 static int list_releases(int releases_fd, release_list *ret) {
         int fd = openat(releases_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -322,30 +338,40 @@ static int list_releases(int releases_fd, release_list *ret) {
                 close(fd);
                 return -errno;
         }
-        release_list l = {0};
-        size_t cap = 0;
+        release_item *items = NULL;
+        size_t n = 0, cap = 0;
         struct dirent *de;
         int r = 0;
         while ((de = readdir(d))) {
-                if (de->d_name[0] == '.' || strlen(de->d_name) >= SG_RELEASE_MAX)
+                struct stat st;
+                if (de->d_name[0] == '.' || strlen(de->d_name) >= SG_RELEASE_MAX ||
+                    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
                         continue;
-                if (l.n == cap) {
+                if (n == cap) {
                         cap = cap ? cap * 2 : 16;
-                        void *p = realloc(l.names, cap * sizeof(*l.names));
+                        void *p = realloc(items, cap * sizeof(*items));
                         if (!p) {
                                 r = -ENOMEM;
                                 break;
                         }
-                        l.names = p;
+                        items = p;
                 }
-                snprintf(l.names[l.n++], SG_RELEASE_MAX, "%s", de->d_name);
+                snprintf(items[n].name, SG_RELEASE_MAX, "%s", de->d_name);
+                items[n++].mtime = st.st_mtim;
         }
         closedir(d);
+        release_list l = {0};
+        if (r == 0 && n > 0 && !(l.names = calloc(n, sizeof(*l.names))))
+                r = -ENOMEM;
         if (r < 0) {
-                free(l.names);
+                free(items);
                 return r;
         }
-        qsort(l.names, l.n, sizeof(*l.names), cmp_names);
+        qsort(items, n, sizeof(*items), cmp_items);
+        for (size_t i = 0; i < n; i++)
+                memcpy(l.names[i], items[i].name, SG_RELEASE_MAX);
+        l.n = n;
+        free(items);
         *ret = l;
         return 0;
 }
