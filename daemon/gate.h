@@ -98,6 +98,7 @@ struct gate {
         uv_timer_t watchdog, tick;
         fqueue *queues;
         unsigned running;
+        unsigned hooks;                       /* post-promotion hooks still running */
         size_t queued;                        /* jobs claimed and not yet finished */
         bool backlog;                         /* inbox entries left unclaimed: rescan when room */
         bool stopping;

@@ -188,8 +188,9 @@ static void on_term(uv_signal_t *h, int signo) {
 static void on_tick(uv_timer_t *t) {
         gate *g = t->data;
         if (g->stopping) {
-                /* Drained: claimed jobs not yet started stay in the inbox for the next start. */
-                if (g->running == 0)
+                /* Drained (jobs, and the hooks they started, which their timeouts bound):
+                 * claimed jobs not yet started stay in the inbox for the next start. */
+                if (g->running == 0 && g->hooks == 0)
                         uv_walk(g->loop, close_all, NULL);
                 return;
         }

@@ -371,8 +371,10 @@ typedef struct {
 
 static void on_hook_closed(uv_handle_t *h) {
         hook_run *run = h->data;
-        if (++run->closing == 2)
+        if (++run->closing == 2) {
+                run->g->hooks--;
                 free(run);
+        }
 }
 
 static void on_hook_exit(uv_process_t *p, int64_t status, int signo) {
@@ -440,6 +442,7 @@ static void run_hook(gate *g, const job *j) {
         snprintf(run->function, sizeof(run->function), "%s", j->name);
         snprintf(run->release, sizeof(run->release), "%s", j->promotion.release);
         run->proc.data = run->timer.data = run;
+        g->hooks++; /* a stop waits for it: it is bounded by its own timeout */
         int r = uv_spawn(g->loop, &run->proc, &o);
         free(env);
         if (r < 0) {
