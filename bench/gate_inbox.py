@@ -83,12 +83,25 @@ def main():
 
         gate_proc = subprocess.Popen([daemon, "--root", root, "--foreground"],
                                      stderr=subprocess.DEVNULL)
+        # (the daemon's readiness: its inbox exists and it is still alive a moment later)
         inbox = os.path.join(root, "var/spool/signgate/inbox")
         audit = os.path.join(root, "var/log/signgate/audit.jsonl")
         deadline = time.time() + 10
         while not os.path.isdir(inbox) and time.time() < deadline:
             time.sleep(0.01)
         time.sleep(0.2)
+
+        def alive():
+            if gate_proc.poll() is not None:
+                raise SystemExit("signgated exited with status %s" % gate_proc.returncode)
+
+        def wait_lines(n, timeout=120):
+            deadline = time.time() + timeout
+            while lines() < n:
+                alive()
+                if time.time() > deadline:
+                    raise SystemExit("no decision %d after %ss" % (n, timeout))
+                time.sleep(0.0005)
 
         def lines():
             try:
@@ -108,8 +121,7 @@ def main():
         for i, path in enumerate(big):
             n = lines()
             t0 = drop(path, "fn0@%d.zip" % i)
-            while lines() <= n:
-                time.sleep(0.0005)
+            wait_lines(n + 1)
             latencies.append((time.perf_counter() - t0) * 1000)
 
         # The burst: copy everything in under ignored names first, then rename all at once.
@@ -123,8 +135,7 @@ def main():
         t0 = time.perf_counter()
         for a, b in staged:
             os.rename(a, b)
-        while lines() < n0 + len(small):
-            time.sleep(0.001)
+        wait_lines(n0 + len(small))
         burst_s = time.perf_counter() - t0
 
         records = [json.loads(l) for l in open(audit)]

@@ -296,7 +296,8 @@ int gate_inbox_scan(gate *g, bool startup) {
                 list[n++] = e;
         }
         closedir(d);
-        qsort(list, n, sizeof(*list), cmp_entries);
+        if (n > 1) /* qsort(NULL, 0, …) is undefined behaviour */
+                qsort(list, n, sizeof(*list), cmp_entries);
 
         g->backlog = false;
         for (size_t i = 0; i < n; i++) {

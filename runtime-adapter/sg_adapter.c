@@ -367,7 +367,8 @@ static int list_releases(int releases_fd, release_list *ret) {
                 free(items);
                 return r;
         }
-        qsort(items, n, sizeof(*items), cmp_items);
+        if (n > 1) /* qsort(NULL, 0, …) is undefined behaviour */
+                qsort(items, n, sizeof(*items), cmp_items);
         for (size_t i = 0; i < n; i++)
                 memcpy(l.names[i], items[i].name, SG_RELEASE_MAX);
         l.n = n;
