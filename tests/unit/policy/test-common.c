@@ -15,7 +15,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,48 +23,14 @@
 #include <unistd.h>
 
 #include "sg_common.h"
+#include "sg_test.h"
 
 /* ---- fixture: one private temp directory per test ---- */
 
-typedef struct {
-        char *dir;
-        int dirfd;
-} fixture;
+typedef sg_test_tmpdir fixture;
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-        (void) sb;
-        (void) flag;
-        (void) ftw;
-        return remove(path);
-}
-
-static int setup_tmp(void **state) {
-        const char *base = getenv("SIGNGATE_TEST_TMP");
-        fixture *f = calloc(1, sizeof(*f));
-
-        if (!f)
-                return -1;
-        if (!base || !*base)
-                base = "/tmp";
-        (void) mkdir(base, 0755);
-        if (asprintf(&f->dir, "%s/sg-common-XXXXXX", base) < 0 || !mkdtemp(f->dir))
-                return -1;
-        f->dirfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (f->dirfd < 0)
-                return -1;
-        *state = f;
-        return 0;
-}
-
-static int teardown_tmp(void **state) {
-        fixture *f = *state;
-
-        close(f->dirfd);
-        int r = nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-        free(f->dir);
-        free(f);
-        return r;
-}
+static int setup_tmp(void **state) { return sg_test_tmpdir_setup(state, "sg-common"); }
+static int teardown_tmp(void **state) { return sg_test_tmpdir_teardown(state); }
 
 /* Fails unless dir holds exactly the one entry `only` (besides . and ..). */
 static void assert_dir_holds_only(const char *dir, const char *only) {

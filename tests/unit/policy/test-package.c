@@ -16,7 +16,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +26,7 @@
 #include <zlib.h>
 
 #include "sg_package.h"
+#include "sg_test.h"
 
 /* ---- fixture: one private temp directory per test ----
  *
@@ -71,27 +71,15 @@ static void release(void *ptr) {
         fail_msg("releasing an untracked object");
 }
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-        (void) sb;
-        (void) flag;
-        (void) ftw;
-        return remove(path);
-}
-
 static int setup_tmp(void **state) {
-        const char *base = getenv("SIGNGATE_TEST_TMP");
         fixture *f = calloc(1, sizeof(*f));
 
         if (!f)
                 return -1;
-        if (!base || !*base)
-                base = "/tmp";
-        (void) mkdir(base, 0755);
-        if (asprintf(&f->dir, "%s/sg-package-XXXXXX", base) < 0 || !mkdtemp(f->dir))
+        if (sg_test_tmpdir_create("sg-package", &f->dir, &f->dirfd) < 0) {
+                free(f);
                 return -1;
-        f->dirfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (f->dirfd < 0)
-                return -1;
+        }
         current = f;
         *state = f;
         return 0;
@@ -103,15 +91,13 @@ static int teardown_tmp(void **state) {
         for (size_t i = 0; i < MAX_TRACKED; i++)
                 if (f->t[i].ptr)
                         f->t[i].fn(f->t[i].ptr);
-        close(f->dirfd);
-        int r = nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-        free(f->dir);
+        int r = sg_test_tmpdir_remove(f->dir, f->dirfd);
         free(f);
         current = NULL;
         return r;
 }
 
-/* ---- a byte-exact ZIP writer ---- */
+/* ---- a byte-exact ZIP writer, on sg_test.h's byte buffer ---- */
 
 #define SIG_LOCAL 0x04034b50u
 #define SIG_CENTRAL 0x02014b50u
@@ -153,39 +139,11 @@ typedef struct {
         const int *central_order;/* NULL: central entries in the order given */
 } zopts;
 
-typedef struct {
-        unsigned char *p;
-        size_t len, cap;
-} zbuf;
-
-static void put(zbuf *b, const void *src, size_t n) {
-        if (b->len + n > b->cap) {
-                b->cap = (b->len + n) * 2 + 64;
-                b->p = realloc(b->p, b->cap);
-                assert_non_null(b->p);
-        }
-        if (n)
-                memcpy(b->p + b->len, src, n);
-        b->len += n;
-}
-static void put16(zbuf *b, uint32_t v) {
-        unsigned char x[2] = {(unsigned char) v, (unsigned char) (v >> 8)};
-        put(b, x, 2);
-}
-static void put32(zbuf *b, uint32_t v) {
-        unsigned char x[4] = {(unsigned char) v, (unsigned char) (v >> 8), (unsigned char) (v >> 16),
-                              (unsigned char) (v >> 24)};
-        put(b, x, 4);
-}
-static void put64(zbuf *b, uint64_t v) {
-        put32(b, (uint32_t) v);
-        put32(b, (uint32_t) (v >> 32));
-}
-static void put_junk(zbuf *b, size_t n) {
+static void put_junk(sg_test_buf *b, size_t n) {
         for (size_t i = 0; i < n; i++)
-                put(b, "J", 1);
+                sg_test_buf_put(b, "J", 1);
 }
-static void set32(zbuf *b, size_t off, uint32_t v) {
+static void set32(sg_test_buf *b, size_t off, uint32_t v) {
         b->p[off] = (unsigned char) v;
         b->p[off + 1] = (unsigned char) (v >> 8);
         b->p[off + 2] = (unsigned char) (v >> 16);
@@ -216,7 +174,7 @@ typedef struct {
 } zfacts;
 
 /* Writes the archive described by es and o into b; returns the offset of the EOCD. */
-static size_t zip_write(zbuf *b, const zentry *es, size_t n, const zopts *o) {
+static size_t zip_write(sg_test_buf *b, const zentry *es, size_t n, const zopts *o) {
         zfacts *facts = calloc(n ? n : 1, sizeof(*facts));
         assert_non_null(facts);
 
@@ -251,30 +209,30 @@ static size_t zip_write(zbuf *b, const zentry *es, size_t n, const zopts *o) {
 
                 put_junk(b, e->gap_before);
                 z->local_off = b->len;
-                put32(b, SIG_LOCAL);
-                put16(b, version);
-                put16(b, flags);
-                put16(b, e->method);
-                put16(b, 0);
-                put16(b, DOS_DATE_1980_01_01);
-                put32(b, e->descriptor ? 0 : z->crc);
-                put32(b, e->descriptor ? 0 : (uint32_t) z->csize);
-                put32(b, e->descriptor ? 0 : (uint32_t) z->usize);
-                put16(b, (uint32_t) lnlen);
-                put16(b, 0);
-                put(b, lname, lnlen);
-                put(b, payload, plen);
+                sg_test_buf_put32(b, SIG_LOCAL);
+                sg_test_buf_put16(b, version);
+                sg_test_buf_put16(b, flags);
+                sg_test_buf_put16(b, e->method);
+                sg_test_buf_put16(b, 0);
+                sg_test_buf_put16(b, DOS_DATE_1980_01_01);
+                sg_test_buf_put32(b, e->descriptor ? 0 : z->crc);
+                sg_test_buf_put32(b, e->descriptor ? 0 : (uint32_t) z->csize);
+                sg_test_buf_put32(b, e->descriptor ? 0 : (uint32_t) z->usize);
+                sg_test_buf_put16(b, (uint32_t) lnlen);
+                sg_test_buf_put16(b, 0);
+                sg_test_buf_put(b, lname, lnlen);
+                sg_test_buf_put(b, payload, plen);
                 free(payload);
                 if (e->descriptor == DD_32_SIG || e->descriptor == DD_64_SIG)
-                        put32(b, SIG_DESCRIPTOR);
+                        sg_test_buf_put32(b, SIG_DESCRIPTOR);
                 if (e->descriptor == DD_32 || e->descriptor == DD_32_SIG) {
-                        put32(b, z->crc);
-                        put32(b, (uint32_t) z->csize);
-                        put32(b, (uint32_t) z->usize);
+                        sg_test_buf_put32(b, z->crc);
+                        sg_test_buf_put32(b, (uint32_t) z->csize);
+                        sg_test_buf_put32(b, (uint32_t) z->usize);
                 } else if (e->descriptor == DD_64 || e->descriptor == DD_64_SIG) {
-                        put32(b, z->crc);
-                        put64(b, z->csize);
-                        put64(b, z->usize);
+                        sg_test_buf_put32(b, z->crc);
+                        sg_test_buf_put64(b, z->csize);
+                        sg_test_buf_put64(b, z->usize);
                 }
         }
         for (size_t i = 0; i < n; i++)
@@ -292,74 +250,67 @@ static size_t zip_write(zbuf *b, const zentry *es, size_t n, const zopts *o) {
                 uint16_t flags = (uint16_t) (src->flags | (src->descriptor ? FLAG_DESCRIPTOR : 0));
                 uint16_t version = src->descriptor >= DD_64 ? 45 : 20;
 
-                put32(b, SIG_CENTRAL);
-                put16(b, e->mode ? (3u << 8 | version) : version);
-                put16(b, version);
-                put16(b, flags);
-                put16(b, src->method);
-                put16(b, 0);
-                put16(b, DOS_DATE_1980_01_01);
-                put32(b, z->crc);
-                put32(b, (uint32_t) z->csize);
-                put32(b, (uint32_t) z->usize);
-                put16(b, (uint32_t) nlen);
-                put16(b, 0);
-                put16(b, 0);
-                put16(b, 0);
-                put16(b, 0);
-                put32(b, e->mode << 16);
-                put32(b, (uint32_t) z->local_off);
-                put(b, e->name, nlen);
+                sg_test_buf_put32(b, SIG_CENTRAL);
+                sg_test_buf_put16(b, e->mode ? (3u << 8 | version) : version);
+                sg_test_buf_put16(b, version);
+                sg_test_buf_put16(b, flags);
+                sg_test_buf_put16(b, src->method);
+                sg_test_buf_put16(b, 0);
+                sg_test_buf_put16(b, DOS_DATE_1980_01_01);
+                sg_test_buf_put32(b, z->crc);
+                sg_test_buf_put32(b, (uint32_t) z->csize);
+                sg_test_buf_put32(b, (uint32_t) z->usize);
+                sg_test_buf_put16(b, (uint32_t) nlen);
+                sg_test_buf_put16(b, 0);
+                sg_test_buf_put16(b, 0);
+                sg_test_buf_put16(b, 0);
+                sg_test_buf_put16(b, 0);
+                sg_test_buf_put32(b, e->mode << 16);
+                sg_test_buf_put32(b, (uint32_t) z->local_off);
+                sg_test_buf_put(b, e->name, nlen);
         }
         uint64_t cd_size = b->len - cd_off;
         put_junk(b, o->gap_before_eocd);
 
         if (o->zip64) {
                 uint64_t z_off = b->len;
-                put32(b, SIG_ZIP64_EOCD);
-                put64(b, 44);
-                put16(b, 45);
-                put16(b, 45);
-                put32(b, 0);
-                put32(b, 0);
-                put64(b, n);
-                put64(b, n);
-                put64(b, cd_size);
-                put64(b, cd_off);
-                put32(b, SIG_ZIP64_LOCATOR);
-                put32(b, 0);
-                put64(b, z_off);
-                put32(b, 1);
+                sg_test_buf_put32(b, SIG_ZIP64_EOCD);
+                sg_test_buf_put64(b, 44);
+                sg_test_buf_put16(b, 45);
+                sg_test_buf_put16(b, 45);
+                sg_test_buf_put32(b, 0);
+                sg_test_buf_put32(b, 0);
+                sg_test_buf_put64(b, n);
+                sg_test_buf_put64(b, n);
+                sg_test_buf_put64(b, cd_size);
+                sg_test_buf_put64(b, cd_off);
+                sg_test_buf_put32(b, SIG_ZIP64_LOCATOR);
+                sg_test_buf_put32(b, 0);
+                sg_test_buf_put64(b, z_off);
+                sg_test_buf_put32(b, 1);
         }
         size_t eocd = b->len;
         const char *comment = o->comment ? o->comment : "";
         size_t clen = o->comment_len ? o->comment_len : strlen(comment);
-        put32(b, SIG_EOCD);
-        put16(b, 0);
-        put16(b, 0);
-        put16(b, o->zip64 ? 0xffff : (uint32_t) n);
-        put16(b, o->zip64 ? 0xffff : (uint32_t) n);
-        put32(b, o->zip64 ? 0xffffffffu : (uint32_t) cd_size);
-        put32(b, o->zip64 ? 0xffffffffu : (uint32_t) cd_off);
-        put16(b, o->lie_comment_len ? o->comment_len_field : (uint32_t) clen);
-        put(b, comment, clen);
+        sg_test_buf_put32(b, SIG_EOCD);
+        sg_test_buf_put16(b, 0);
+        sg_test_buf_put16(b, 0);
+        sg_test_buf_put16(b, o->zip64 ? 0xffff : (uint32_t) n);
+        sg_test_buf_put16(b, o->zip64 ? 0xffff : (uint32_t) n);
+        sg_test_buf_put32(b, o->zip64 ? 0xffffffffu : (uint32_t) cd_size);
+        sg_test_buf_put32(b, o->zip64 ? 0xffffffffu : (uint32_t) cd_off);
+        sg_test_buf_put16(b, o->lie_comment_len ? o->comment_len_field : (uint32_t) clen);
+        sg_test_buf_put(b, comment, clen);
         free(facts);
         return eocd;
 }
 
 /* An archive in memory and on disk. */
 typedef struct {
-        zbuf b;
+        sg_test_buf b;
         size_t eocd;
         int fd;
 } zarchive;
-
-static int write_file(fixture *f, const char *name, const void *p, size_t n) {
-        int fd = openat(f->dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        assert_true(fd >= 0);
-        assert_int_equal(pwrite(fd, p, n, 0), (ssize_t) n);
-        return fd;
-}
 
 #define ZOPTS(...) (&(zopts){__VA_ARGS__})
 #define ZENTRIES(...) ((const zentry[]){__VA_ARGS__}), (sizeof((const zentry[]){__VA_ARGS__}) / sizeof(zentry))
@@ -368,7 +319,7 @@ static void zarchive_free(void *p) {
         zarchive *a = p;
         if (a->fd >= 0)
                 close(a->fd);
-        free(a->b.p);
+        sg_test_buf_free(&a->b);
         free(a);
 }
 
@@ -379,7 +330,7 @@ static zarchive *zip_make(fixture *f, const char *fname, const zentry *es, size_
         assert_non_null(a);
         a->fd = -1;
         a->eocd = zip_write(&a->b, es, n, o);
-        a->fd = write_file(f, fname, a->b.p, a->b.len);
+        a->fd = sg_test_write_file(f->dirfd, fname, a->b.p, a->b.len);
         return a;
 }
 
@@ -586,14 +537,14 @@ static void test_file_sha384_equals_direct_evp_hash(void **state) {
         assert_non_null(buf);
         for (size_t i = 0; i < n; i++)
                 buf[i] = (unsigned char) (i * 2654435761u >> 13);
-        int fd = write_file(f, "blob.bin", buf, n);
+        int fd = sg_test_write_file(f->dirfd, "blob.bin", buf, n);
         sha384(buf, n, want);
         assert_int_equal(sg_file_sha384(fd, got, &size), 0);
         assert_memory_equal(got, want, SG_DIGEST_LEN);
         assert_int_equal(size, n);
         close(fd);
 
-        fd = write_file(f, "empty.bin", "", 0);
+        fd = sg_test_write_file(f->dirfd, "empty.bin", "", 0);
         sha384("", 0, want);
         assert_int_equal(sg_file_sha384(fd, got, &size), 0);
         assert_memory_equal(got, want, SG_DIGEST_LEN);

@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +24,7 @@
 #include "sg_common.h"
 #include "sg_package.h"
 #include "sg_settings.h"
+#include "sg_test.h"
 
 #define N_ROWS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -300,32 +300,18 @@ static void accepts_trailing_whitespace_after_settings_object(void **state) {
 /* ------------------------------------------------------------------------------------------ */
 /* sg_settings_load.                                                                            */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void) st;
-        (void) ftw;
-        return (flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 ? -1 : 0;
-}
-
+/* The state of these tests is the path of a fresh temp directory. */
 static int setup_tmpdir(void **state) {
-        const char *base = getenv("SIGNGATE_TEST_TMP");
-        char *dir = malloc(PATH_MAX);
-        assert_non_null(dir);
-        if (!base || !*base)
-                base = "/tmp";
-        assert_int_equal(sg_mkdir_p(base, 0755), 0);
-        snprintf(dir, PATH_MAX, "%s/test-settings.XXXXXX", base);
-        if (!mkdtemp(dir))
-                fail_msg("mkdtemp %s: %s", dir, strerror(errno));
+        char *dir = NULL;
+        int r = sg_test_tmpdir_create("sg-settings", &dir, NULL);
+        if (r < 0)
+                fail_msg("cannot make a temp directory: %s", strerror(-r));
         *state = dir;
         return 0;
 }
 
 static int teardown_tmpdir(void **state) {
-        char *dir = *state;
-        if (nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
-                fail_msg("cannot remove %s: %s", dir, strerror(errno));
-        free(dir);
-        return 0;
+        return sg_test_tmpdir_remove(*state, -1);
 }
 
 static void write_text(const char *path, const char *text) {

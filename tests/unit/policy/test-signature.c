@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +29,7 @@
 
 #include "sg_package.h"
 #include "sg_signature.h"
+#include "sg_test.h"
 
 /* ---- fixture: a temp directory and one P-384 key per test ----
  *
@@ -50,27 +50,20 @@ static EVP_PKEY *other_key(fixture *f) {
         return f->other;
 }
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-        (void) sb;
-        (void) flag;
-        (void) ftw;
-        return remove(path);
-}
-
 static int setup(void **state) {
-        const char *base = getenv("SIGNGATE_TEST_TMP");
         fixture *f = calloc(1, sizeof(*f));
 
         if (!f)
                 return -1;
-        if (!base || !*base)
-                base = "/tmp";
-        (void) mkdir(base, 0755);
-        if (asprintf(&f->dir, "%s/sg-signature-XXXXXX", base) < 0 || !mkdtemp(f->dir))
+        if (sg_test_tmpdir_create("sg-signature", &f->dir, &f->dirfd) < 0) {
+                free(f);
                 return -1;
-        f->dirfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (f->dirfd < 0 || sg_key_generate(&f->key) != 0)
+        }
+        if (sg_key_generate(&f->key) != 0) {
+                (void) sg_test_tmpdir_remove(f->dir, f->dirfd);
+                free(f);
                 return -1;
+        }
         *state = f;
         return 0;
 }
@@ -81,9 +74,7 @@ static int teardown(void **state) {
         EVP_PKEY_free(f->key);
         EVP_PKEY_free(f->other);
         EVP_PKEY_free(f->back);
-        close(f->dirfd);
-        int r = nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-        free(f->dir);
+        int r = sg_test_tmpdir_remove(f->dir, f->dirfd);
         free(f);
         return r;
 }
@@ -124,103 +115,71 @@ typedef struct {
         unsigned mode;
 } zentry;
 
-typedef struct {
-        unsigned char *p;
-        size_t len, cap;
-} zbuf;
-
-static void put(zbuf *b, const void *src, size_t n) {
-        if (b->len + n > b->cap) {
-                b->cap = (b->len + n) * 2 + 64;
-                b->p = realloc(b->p, b->cap);
-                assert_non_null(b->p);
-        }
-        if (n)
-                memcpy(b->p + b->len, src, n);
-        b->len += n;
-}
-static void put16(zbuf *b, uint32_t v) {
-        unsigned char x[2] = {(unsigned char) v, (unsigned char) (v >> 8)};
-        put(b, x, 2);
-}
-static void put32(zbuf *b, uint32_t v) {
-        unsigned char x[4] = {(unsigned char) v, (unsigned char) (v >> 8), (unsigned char) (v >> 16),
-                              (unsigned char) (v >> 24)};
-        put(b, x, 4);
-}
-
-static void zip_write(zbuf *b, const zentry *es, size_t n, const char *comment) {
+static void zip_write(sg_test_buf *b, const zentry *es, size_t n, const char *comment) {
         uint32_t *offs = calloc(n ? n : 1, sizeof(*offs));
         assert_non_null(offs);
         for (size_t i = 0; i < n; i++) {
                 size_t dl = strlen(es[i].data), nl = strlen(es[i].name);
                 offs[i] = (uint32_t) b->len;
-                put32(b, 0x04034b50u);
-                put16(b, 20);
-                put16(b, 0);
-                put16(b, 0);
-                put16(b, 0);
-                put16(b, 0x21);
-                put32(b, (uint32_t) crc32(0, (const unsigned char *) es[i].data, (uInt) dl));
-                put32(b, (uint32_t) dl);
-                put32(b, (uint32_t) dl);
-                put16(b, (uint32_t) nl);
-                put16(b, 0);
-                put(b, es[i].name, nl);
-                put(b, es[i].data, dl);
+                sg_test_buf_put32(b, 0x04034b50u);
+                sg_test_buf_put16(b, 20);
+                sg_test_buf_put16(b, 0);
+                sg_test_buf_put16(b, 0);
+                sg_test_buf_put16(b, 0);
+                sg_test_buf_put16(b, 0x21);
+                sg_test_buf_put32(b, (uint32_t) crc32(0, (const unsigned char *) es[i].data, (uInt) dl));
+                sg_test_buf_put32(b, (uint32_t) dl);
+                sg_test_buf_put32(b, (uint32_t) dl);
+                sg_test_buf_put16(b, (uint32_t) nl);
+                sg_test_buf_put16(b, 0);
+                sg_test_buf_put(b, es[i].name, nl);
+                sg_test_buf_put(b, es[i].data, dl);
         }
         uint32_t cd = (uint32_t) b->len;
         for (size_t i = 0; i < n; i++) {
                 size_t dl = strlen(es[i].data), nl = strlen(es[i].name);
-                put32(b, 0x02014b50u);
-                put16(b, es[i].mode ? 0x0314 : 20);
-                put16(b, 20);
-                put16(b, 0);
-                put16(b, 0);
-                put16(b, 0);
-                put16(b, 0x21);
-                put32(b, (uint32_t) crc32(0, (const unsigned char *) es[i].data, (uInt) dl));
-                put32(b, (uint32_t) dl);
-                put32(b, (uint32_t) dl);
-                put16(b, (uint32_t) nl);
-                put16(b, 0);
-                put16(b, 0);
-                put16(b, 0);
-                put16(b, 0);
-                put32(b, es[i].mode << 16);
-                put32(b, offs[i]);
-                put(b, es[i].name, nl);
+                sg_test_buf_put32(b, 0x02014b50u);
+                sg_test_buf_put16(b, es[i].mode ? 0x0314 : 20);
+                sg_test_buf_put16(b, 20);
+                sg_test_buf_put16(b, 0);
+                sg_test_buf_put16(b, 0);
+                sg_test_buf_put16(b, 0);
+                sg_test_buf_put16(b, 0x21);
+                sg_test_buf_put32(b, (uint32_t) crc32(0, (const unsigned char *) es[i].data, (uInt) dl));
+                sg_test_buf_put32(b, (uint32_t) dl);
+                sg_test_buf_put32(b, (uint32_t) dl);
+                sg_test_buf_put16(b, (uint32_t) nl);
+                sg_test_buf_put16(b, 0);
+                sg_test_buf_put16(b, 0);
+                sg_test_buf_put16(b, 0);
+                sg_test_buf_put16(b, 0);
+                sg_test_buf_put32(b, es[i].mode << 16);
+                sg_test_buf_put32(b, offs[i]);
+                sg_test_buf_put(b, es[i].name, nl);
         }
         uint32_t cd_size = (uint32_t) b->len - cd;
         size_t cl = comment ? strlen(comment) : 0;
-        put32(b, 0x06054b50u);
-        put16(b, 0);
-        put16(b, 0);
-        put16(b, (uint32_t) n);
-        put16(b, (uint32_t) n);
-        put32(b, cd_size);
-        put32(b, cd);
-        put16(b, (uint32_t) cl);
-        put(b, comment ? comment : "", cl);
+        sg_test_buf_put32(b, 0x06054b50u);
+        sg_test_buf_put16(b, 0);
+        sg_test_buf_put16(b, 0);
+        sg_test_buf_put16(b, (uint32_t) n);
+        sg_test_buf_put16(b, (uint32_t) n);
+        sg_test_buf_put32(b, cd_size);
+        sg_test_buf_put32(b, cd);
+        sg_test_buf_put16(b, (uint32_t) cl);
+        sg_test_buf_put(b, comment ? comment : "", cl);
         free(offs);
 }
 
-/* Writes bytes to dir/name and returns an O_RDWR fd on it. */
-static int write_file(fixture *f, const char *name, const void *p, size_t n) {
-        int fd = openat(f->dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        assert_true(fd >= 0);
-        assert_int_equal(pwrite(fd, p, n, 0), (ssize_t) n);
-        return fd;
-}
-
-static int zip_file(fixture *f, const char *name, const zentry *es, size_t n, const char *comment, zbuf *keep) {
-        zbuf b = {0};
+static int zip_file(fixture *f, const char *name, const zentry *es, size_t n, const char *comment,
+                    sg_test_buf *keep) {
+        sg_test_buf b = {0};
         zip_write(&b, es, n, comment);
-        int fd = write_file(f, name, b.p, b.len);
+        int fd = sg_test_write_file(f->dirfd, name, b.p, b.len);
         if (keep)
                 *keep = b;
         else
-                free(b.p);
+                sg_test_buf_free(&b);
         return fd;
 }
 
@@ -947,7 +906,7 @@ static void test_parse_rejects_non_printable_byte(void **state) {
 
 static void test_sign_package_embeds_verifiable_block_with_unsigned_digest(void **state) {
         fixture *f = *state;
-        zbuf unsigned_zip = {0};
+        sg_test_buf unsigned_zip = {0};
         int in = zip_file(f, "function.zip", good_entries, SG_ELEMENTSOF(good_entries), NULL, &unsigned_zip);
         int out = empty_out(f, "signed.zip");
         sg_statement st = sample_statement(f->key);
@@ -993,7 +952,7 @@ static void test_sign_package_embeds_verifiable_block_with_unsigned_digest(void 
 
         sg_package_free(before);
         sg_package_free(after);
-        free(unsigned_zip.p);
+        sg_test_buf_free(&unsigned_zip);
         close(in);
         close(out);
 }
@@ -1046,7 +1005,7 @@ static void test_sign_package_refuses_empty_archive(void **state) {
 static void test_sign_package_refuses_non_zip(void **state) {
         fixture *f = *state;
         static const char text[] = "#!/bin/sh\necho this is a shell script, not a ZIP archive\n";
-        int in = write_file(f, "script.sh", text, sizeof(text) - 1);
+        int in = sg_test_write_file(f->dirfd, "script.sh", text, sizeof(text) - 1);
         check_sign_refused(f, in, SG_REASON_MALFORMED, "not a ZIP");
         close(in);
 }
@@ -1076,7 +1035,7 @@ static void test_sign_blob_digest_is_sha384_of_file(void **state) {
 
         snprintf(st.platform_id, sizeof(st.platform_id), "%s", SG_PLATFORM_BLOB);
         snprintf(st.subject_name, sizeof(st.subject_name), "artifact.bin");
-        int fd = write_file(f, "artifact.bin", content, sizeof(content) - 1);
+        int fd = sg_test_write_file(f->dirfd, "artifact.bin", content, sizeof(content) - 1);
         assert_int_equal(sg_sign_blob(fd, &st, f->key, &block, &len), 0);
         sha384(content, sizeof(content) - 1, want);
         assert_memory_equal(st.digest, want, SG_DIGEST_LEN);

@@ -16,7 +16,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +29,7 @@
 #include "sg_common.h"
 #include "sg_signature.h"
 #include "sg_store.h"
+#include "sg_test.h"
 
 #define N_ROWS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -54,29 +54,7 @@ static bool time_equal_or_print(int64_t got, int64_t want, const char *what) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Temp directories and files.                                                                 */
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void) st;
-        (void) ftw;
-        return (flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 ? -1 : 0;
-}
-
-static void make_tmpdir(char *buf, size_t len, const char *what) {
-        const char *base = getenv("SIGNGATE_TEST_TMP");
-        if (!base || !*base)
-                base = "/tmp";
-        assert_int_equal(sg_mkdir_p(base, 0755), 0);
-        int n = snprintf(buf, len, "%s/%s.XXXXXX", base, what);
-        assert_true(n > 0 && (size_t) n < len);
-        if (!mkdtemp(buf))
-                fail_msg("mkdtemp %s: %s", buf, strerror(errno));
-}
-
-static void remove_tree(const char *path) {
-        if (path[0] && nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
-                fail_msg("cannot remove %s: %s", path, strerror(errno));
-}
+/* Files.                                                                                     */
 
 /* Writes text to rel (a path below dirfd whose one directory level is created if needed). */
 static void write_rel(int dirfd, const char *rel, const char *text) {
@@ -105,7 +83,7 @@ static void write_json(int dirfd, const char *rel, const cJSON *doc) {
 /* Fixture: a temp directory holding a valid store with every document kind.                  */
 
 struct fixture {
-        char dir[PATH_MAX];
+        char *dir;
         int dirfd;
         EVP_PKEY *key, *key2;
         char version[11], version2[11];
@@ -190,9 +168,11 @@ static int setup(void **state) {
         struct fixture *fx = calloc(1, sizeof(*fx));
         assert_non_null(fx);
         fx->dirfd = -1;
-        make_tmpdir(fx->dir, sizeof(fx->dir), "test-store");
-        fx->dirfd = open(fx->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        assert_true(fx->dirfd >= 0);
+        int r = sg_test_tmpdir_create("sg-store", &fx->dir, &fx->dirfd);
+        if (r < 0) {
+                free(fx);
+                fail_msg("cannot make a temp directory: %s", strerror(-r));
+        }
         assert_int_equal(sg_key_generate(&fx->key), 0);
         assert_int_equal(sg_key_generate(&fx->key2), 0);
         assert_int_equal(sg_key_profile_version(fx->key, fx->version), 0);
@@ -214,13 +194,11 @@ static int teardown(void **state) {
         struct fixture *fx = *state;
         if (!fx)
                 return 0;
-        if (fx->dirfd >= 0)
-                close(fx->dirfd);
-        remove_tree(fx->dir);
+        int r = sg_test_tmpdir_remove(fx->dir, fx->dirfd);
         EVP_PKEY_free(fx->key);
         EVP_PKEY_free(fx->key2);
         free(fx);
-        return 0;
+        return r;
 }
 
 /* Loads the store and expects -EINVAL with a message containing each given fragment. */
