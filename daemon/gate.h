@@ -69,6 +69,14 @@ struct job {
         bool is_dir;                          /* a directory dropped into the inbox */
         uint64_t size;                        /* its size when claimed (recorded if never read) */
         bool reject_from_inbox;               /* too big to copy: filed under rejected/ by rename */
+        /* An API upload: the body is already the private staging copy, the peer is the
+         * connection's SO_PEERCRED, and the decision goes back to the client. */
+        bool from_api;
+        pid_t pid;
+        void (*on_decided)(job *j, void *ctx); /* called on the loop once the record is durable */
+        void *ctx;
+        double verify_seconds, promote_seconds;
+        uint64_t seq;
         /* Decided without reading (a bad name, a non-regular entry, a hard link). */
         sg_reason pre_reason;
         char pre_msg[256];
@@ -82,6 +90,21 @@ struct job {
         sg_promotion promotion;
         char staging[64];                     /* staging/ID.zip while it exists */
 };
+
+/* Counters for GET /metrics (loop thread only). */
+#define GATE_HIST_BUCKETS 10
+typedef struct {
+        uint64_t decisions[3][SG_REASON_MAX_ + 1]; /* [outcome][reason; SG_REASON_MAX_ = none] */
+        uint64_t verify_buckets[GATE_HIST_BUCKETS + 1], promote_buckets[GATE_HIST_BUCKETS + 1];
+        double verify_sum, promote_sum;
+        uint64_t verify_count, promote_count;
+        uint64_t denied;
+} gate_metrics;
+
+/* The newest decision records, for GET /v1/decisions. */
+#define GATE_RECENT 1000
+
+struct api;
 
 struct gate {
         uv_loop_t *loop;
@@ -107,6 +130,12 @@ struct gate {
         uv_mutex_t firstseen_lock;
         struct firstseen_set *firstseen;
         uint64_t decisions;
+        gate_metrics metrics;
+        cJSON *recent[GATE_RECENT];           /* ring of the newest records */
+        size_t recent_next, recent_count;
+        struct api *api;
+        int policy_fd;                        /* var/lib/signgate/policy */
+        int64_t started;
 };
 
 /* main.c */
@@ -123,9 +152,25 @@ int gate_inbox_scan(gate *g, bool startup);
 void gate_inbox_stop(gate *g);
 
 /* pipeline.c */
+job *gate_job_new(gate *g, const char *inbox_name, uint64_t arrival_ns, const char *id);
+/* The upper bound of histogram bucket i (the last bucket is +Inf). */
+double gate_hist_bound(size_t i);
 void gate_enqueue(gate *g, job *j);
 void gate_dispatch(gate *g);
 void gate_pipeline_tick(gate *g);
+
+/* Replaces the policy store (SIGHUP, and every policy change through the API). */
+int gate_reload_policy(gate *g, char *why, size_t why_len);
+/* Remembers a durable record for GET /v1/decisions (takes a copy). */
+void gate_remember(gate *g, const cJSON *record);
+/* Appends a policy or authorization event to the audit file and journald. */
+void gate_audit_event(gate *g, cJSON *event, int priority, const char *message_id, const char *message);
+
+/* api.c */
+int api_start(gate *g);
+void api_stop(gate *g);
+bool api_idle(gate *g);
+void api_free(gate *g);
 
 /* firstseen.c */
 int firstseen_load(gate *g);

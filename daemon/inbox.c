@@ -84,22 +84,6 @@ static bool still_being_written(int dirfd, const char *name) {
         return busy;
 }
 
-static job *job_new(gate *g, const char *inbox_name, uint64_t arrival_ns, const char *id) {
-        job *j = calloc(1, sizeof(*j));
-        if (!j)
-                return NULL;
-        j->g = g;
-        j->arrival_ns = arrival_ns;
-        snprintf(j->inbox_name, sizeof(j->inbox_name), "%s", inbox_name);
-        if (id)
-                snprintf(j->id, sizeof(j->id), "%s", id);
-        else if (sg_uuid_new(j->id) < 0) {
-                free(j);
-                return NULL;
-        }
-        return j;
-}
-
 /* Fills the job from an lstat of its (claimed) entry: owner, and whether it can be read at all. */
 static void inspect_entry(job *j, const struct stat *st) {
         j->uid = st->st_uid;
@@ -133,7 +117,7 @@ static bool claim(gate *g, const char *n, const struct stat *st) {
         if (S_ISREG(st->st_mode) && still_being_written(g->inbox_fd, n))
                 return true; /* its writer's close will bring it back */
         uint64_t arrival = (uint64_t) st->st_ctim.tv_sec * 1000000000ull + (uint64_t) st->st_ctim.tv_nsec;
-        job *j = job_new(g, c == NAME_BAD ? (strlen(n) > GATE_INBOX_NAME_MAX ? "(name too long)" : n) : n, arrival, NULL);
+        job *j = gate_job_new(g, c == NAME_BAD ? (strlen(n) > GATE_INBOX_NAME_MAX ? "(name too long)" : n) : n, arrival, NULL);
         if (!j)
                 return false;
         j->kind = kind;
@@ -310,7 +294,7 @@ int gate_inbox_scan(gate *g, bool startup) {
                                                                : unlinkat(g->inbox_fd, e->name, 0));
                                 continue;
                         }
-                        job *j = job_new(g, e->original, e->arrival, e->id);
+                        job *j = gate_job_new(g, e->original, e->arrival, e->id);
                         if (!j)
                                 return -ENOMEM;
                         sg_kind k = SG_KIND_FUNCTION;

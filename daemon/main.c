@@ -142,29 +142,84 @@ static int load_store(const char *root, sg_store **ret, char *why, size_t why_le
         return r;
 }
 
+int gate_reload_policy(gate *g, char *why, size_t why_len) {
+        sg_store *s = NULL;
+        int r = load_store(g->root, &s, why, why_len);
+        if (r < 0)
+                return r;
+        store_ref *ref = calloc(1, sizeof(*ref));
+        if (!ref) {
+                sg_store_free(s);
+                snprintf(why, why_len, "out of memory");
+                return -ENOMEM;
+        }
+        ref->store = s;
+        ref->refs = 1;
+        gate_store_unref(g->store); /* jobs still running keep the old one alive */
+        g->store = ref;
+        return 0;
+}
+
+void gate_remember(gate *g, const cJSON *record) {
+        cJSON *copy = cJSON_Duplicate(record, true);
+        if (!copy)
+                return;
+        cJSON_Delete(g->recent[g->recent_next]);
+        g->recent[g->recent_next] = copy;
+        g->recent_next = (g->recent_next + 1) % GATE_RECENT;
+        if (g->recent_count < GATE_RECENT)
+                g->recent_count++;
+}
+
+/* Seeds the recent-decisions ring from the tail of the audit file, so a restart does not
+ * forget what GET /v1/decisions shows. */
+static void remember_from_audit(gate *g) {
+        char path[PATH_MAX];
+        if (snprintf(path, sizeof(path), "%s/var/log/signgate/audit.jsonl", g->root) >= (int) sizeof(path))
+                return;
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return;
+        if (fseeko(f, 0, SEEK_END) == 0 && ftello(f) > 4 * 1024 * 1024) {
+                (void) fseeko(f, -4 * 1024 * 1024, SEEK_END);
+                int c;
+                while ((c = fgetc(f)) != EOF && c != '\n') /* skip the partial first line */
+                        ;
+        } else
+                rewind(f);
+        char *line = NULL;
+        size_t cap = 0;
+        while (getline(&line, &cap, f) > 0) {
+                cJSON *j = cJSON_Parse(line);
+                if (j && cJSON_GetObjectItemCaseSensitive(j, "decisionId"))
+                        gate_remember(g, j);
+                cJSON_Delete(j);
+        }
+        free(line);
+        fclose(f);
+}
+
+void gate_audit_event(gate *g, cJSON *event, int priority, const char *message_id, const char *message) {
+        uint64_t seq = 0;
+        int r = event ? sg_audit_append(g->audit, event, &seq) : -ENOMEM;
+        if (r < 0)
+                gate_log(g, LOG_ERR, SG_MESSAGE_INTERNAL, "cannot append an event to the audit file: %s", strerror(-r));
+        gate_log(g, priority, message_id, "%s", message);
+        cJSON_Delete(event);
+}
+
 static void on_hup(uv_signal_t *h, int signo) {
         gate *g = h->data;
         char why[1024];
-        sg_store *s = NULL;
         (void) signo;
         (void) sd_notifyf(0, "RELOADING=1\nSTATUS=reloading the policy store\nMONOTONIC_USEC=%llu",
                           (unsigned long long) (uv_hrtime() / 1000));
-        if (load_store(g->root, &s, why, sizeof(why)) < 0)
+        if (gate_reload_policy(g, why, sizeof(why)) < 0)
                 gate_log(g, LOG_ERR, SG_MESSAGE_POLICY_BAD, "policy reload failed, keeping the previous policy: %s", why);
-        else {
-                store_ref *r = calloc(1, sizeof(*r));
-                if (!r) {
-                        sg_store_free(s);
-                        gate_log(g, LOG_ERR, SG_MESSAGE_POLICY_BAD, "policy reload failed: out of memory");
-                } else {
-                        r->store = s;
-                        r->refs = 1;
-                        gate_store_unref(g->store); /* jobs still running keep the old one alive */
-                        g->store = r;
-                        gate_log(g, LOG_INFO, NULL, "policy reloaded: %zu profiles, %zu code signing configs, %zu functions, %zu revocations",
-                                 s->n_profiles, s->n_cscs, s->n_functions, s->n_revocations);
-                }
-        }
+        else
+                gate_log(g, LOG_INFO, NULL, "policy reloaded: %zu profiles, %zu code signing configs, %zu functions, %zu revocations",
+                         g->store->store->n_profiles, g->store->store->n_cscs, g->store->store->n_functions,
+                         g->store->store->n_revocations);
         (void) sd_notify(0, "READY=1\nSTATUS=serving");
 }
 
@@ -183,6 +238,7 @@ static void on_term(uv_signal_t *h, int signo) {
         gate_log(g, LOG_INFO, NULL, "%s: finishing %u in-flight job(s), then exiting", signo == SIGINT ? "SIGINT" : "SIGTERM",
                  g->running);
         gate_inbox_stop(g);
+        api_stop(g);
 }
 
 static void on_tick(uv_timer_t *t) {
@@ -190,8 +246,10 @@ static void on_tick(uv_timer_t *t) {
         if (g->stopping) {
                 /* Drained (jobs, and the hooks they started, which their timeouts bound):
                  * claimed jobs not yet started stay in the inbox for the next start. */
-                if (g->running == 0 && g->hooks == 0)
+                if (g->running == 0 && g->hooks == 0 && api_idle(g)) {
+                        api_free(g);
                         uv_walk(g->loop, close_all, NULL);
+                }
                 return;
         }
         gate_pipeline_tick(g);
@@ -270,7 +328,7 @@ int main(int argc, char **argv) {
                 return 1;
         }
         umask(022);
-        g->inbox_fd = g->staging_fd = g->rejected_fd = g->lib_fd = g->firstseen_fd = g->inotify_fd = -1;
+        g->inbox_fd = g->staging_fd = g->rejected_fd = g->lib_fd = g->firstseen_fd = g->inotify_fd = g->policy_fd = -1;
         g->journal = g->settings.journal && sg_journal_available();
         if (g->settings.journal && !g->journal)
                 fprintf(stderr, "signgated: no journald socket; decisions are recorded in the audit file and on stderr only\n");
@@ -279,7 +337,8 @@ int main(int argc, char **argv) {
         if ((r = open_dir(g, "var/spool/signgate/inbox", &g->inbox_fd)) < 0 ||
             (r = open_dir(g, "var/lib/signgate/staging", &g->staging_fd)) < 0 ||
             (r = open_dir(g, "var/spool/signgate/rejected", &g->rejected_fd)) < 0 ||
-            (r = open_dir(g, "var/lib/signgate", &g->lib_fd)) < 0)
+            (r = open_dir(g, "var/lib/signgate", &g->lib_fd)) < 0 ||
+            (r = open_dir(g, "var/lib/signgate/policy", &g->policy_fd)) < 0)
                 return 1;
 
         sg_store *s = NULL;
@@ -348,6 +407,12 @@ int main(int argc, char **argv) {
                 gate_log(g, LOG_ERR, SG_MESSAGE_INTERNAL, "cannot watch the inbox: %s", strerror(-r));
                 return 1;
         }
+        g->started = sg_time_now();
+        remember_from_audit(g);
+        if ((r = api_start(g)) < 0) {
+                gate_log(g, LOG_ERR, SG_MESSAGE_INTERNAL, "cannot serve the API: %s", strerror(-r));
+                return 1;
+        }
         if ((r = gate_inbox_scan(g, true)) < 0) {
                 gate_log(g, LOG_ERR, SG_MESSAGE_INTERNAL, "cannot scan the inbox: %s", strerror(-r));
                 return 1;
@@ -381,5 +446,8 @@ int main(int argc, char **argv) {
         close(g->staging_fd);
         close(g->rejected_fd);
         close(g->lib_fd);
+        close(g->policy_fd);
+        for (size_t i = 0; i < GATE_RECENT; i++)
+                cJSON_Delete(g->recent[i]);
         return 0;
 }

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <systemd/sd-journal.h>
@@ -28,6 +29,28 @@
 #define COPY_CHUNK (1u << 20)
 
 static uint64_t now_ms(gate *g) { return uv_now(g->loop); }
+
+static double mono_seconds(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+job *gate_job_new(gate *g, const char *inbox_name, uint64_t arrival_ns, const char *id) {
+        job *j = calloc(1, sizeof(*j));
+        if (!j)
+                return NULL;
+        j->g = g;
+        j->arrival_ns = arrival_ns;
+        snprintf(j->inbox_name, sizeof(j->inbox_name), "%s", inbox_name);
+        if (id)
+                snprintf(j->id, sizeof(j->id), "%s", id);
+        else if (sg_uuid_new(j->id) < 0) {
+                free(j);
+                return NULL;
+        }
+        return j;
+}
 
 static fqueue *queue_for(gate *g, const job *j) {
         /* Jobs without a function name (bad names, stray entries) share one queue. */
@@ -203,10 +226,22 @@ static void job_work(uv_work_t *w) {
         int src = -1, copy = -1, r;
         int64_t now = sg_time_now();
 
+        double t0 = mono_seconds();
         if (j->pre_reason != SG_REASON_NONE) {
                 sg_error_set(&facts.package_error, j->pre_reason, "%s", j->pre_msg);
                 size = j->size;
                 goto decided;
+        }
+        if (j->from_api) {
+                /* The upload streamed into its own private staging file: nothing to copy. */
+                copy = openat(g->staging_fd, j->staging, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                struct stat st;
+                if (copy < 0 || fstat(copy, &st) < 0) {
+                        fail(j, -errno, "cannot open the uploaded package: %s", strerror(errno));
+                        goto out;
+                }
+                size = (uint64_t) st.st_size;
+                goto verify;
         }
         src = openat(g->inbox_fd, j->claimed, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
         if (src < 0) {
@@ -260,6 +295,7 @@ static void job_work(uv_work_t *w) {
         close(src);
         src = -1;
 
+verify:
         if (j->has_name && (r = g->adapter->ops->stage(g->adapter, j->kind, j->name, j->id, &stage)) < 0) {
                 fail(j, r, "cannot create a staging release for %s: %s", j->name, strerror(-r));
                 goto out;
@@ -280,6 +316,8 @@ static void job_work(uv_work_t *w) {
         }
 
 decided:;
+        double t1 = mono_seconds();
+        j->verify_seconds = t1 - t0;
         const unsigned char *record_digest = facts.digest;
         if (!record_digest && copy >= 0 && sg_file_sha384(copy, whole, NULL) == 0)
                 record_digest = whole;
@@ -301,11 +339,11 @@ decided:;
                 .decision_id = j->id,
                 .kind = sg_kind_name(j->kind),
                 .function = j->has_name ? j->name : NULL,
-                .source = "inbox",
+                .source = j->from_api ? "api" : "inbox",
                 .has_peer = true,
                 .uid = j->uid,
                 .gid = j->gid,
-                .pid = 0,
+                .pid = j->pid,
                 .package_name = j->inbox_name,
                 .package_size = size,
                 .package_sha384 = record_digest ? record_digest : whole,
@@ -331,6 +369,12 @@ decided:;
                         cJSON_ReplaceItemInObjectCaseSensitive(j->record, "release", cJSON_CreateString(cur));
                         goto out;
                 }
+                r = sg_stage_keep_facts(stage, facts.digest, facts.canonical_size,
+                                        facts.has_block ? pkg->comment : NULL, facts.has_block ? pkg->comment_len : 0);
+                if (r < 0) {
+                        fail(j, r, "cannot keep the package facts with the release: %s", strerror(-r));
+                        goto out;
+                }
                 char release[SG_RELEASE_MAX];
                 sg_release_name(now, facts.digest, release);
                 cJSON_ReplaceItemInObjectCaseSensitive(j->record, "release", cJSON_CreateString(release));
@@ -341,9 +385,11 @@ decided:;
                 }
                 cJSON_ReplaceItemInObjectCaseSensitive(j->record, "release", cJSON_CreateString(j->promotion.release));
                 j->promoted_new = true;
+                j->promote_seconds = mono_seconds() - t1;
                 if (j->kind == SG_KIND_FUNCTION && (r = g->adapter->ops->prune(g->adapter, j->name)) < 0)
                         j->err_msg[0] = '\0'; /* pruning is housekeeping: the next promotion retries it */
-        } else if (j->pre_reason == SG_REASON_NONE && j->has_name && (r = file_rejection(j)) < 0) {
+        } else if (j->pre_reason == SG_REASON_NONE && j->has_name && (j->staging[0] || j->reject_from_inbox) &&
+                   (r = file_rejection(j)) < 0) {
                 fail(j, r, "cannot file the rejected package in rejected/: %s", strerror(-r));
                 goto out;
         }
@@ -463,6 +509,35 @@ static int remove_inbox_entry(gate *g, const job *j) {
         return r;
 }
 
+static const double hist_bounds[GATE_HIST_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5};
+
+static void observe(uint64_t *buckets, double *sum, uint64_t *count, double v) {
+        size_t i = 0;
+        while (i < GATE_HIST_BUCKETS && v > hist_bounds[i])
+                i++;
+        buckets[i]++;
+        *sum += v;
+        (*count)++;
+}
+
+double gate_hist_bound(size_t i) { return hist_bounds[i]; }
+
+static void account(gate *g, const job *j) {
+        gate_metrics *m = &g->metrics;
+        const cJSON *reasons = cJSON_GetObjectItemCaseSensitive(j->record, "reasons");
+        unsigned o = (unsigned) j->outcome;
+        if (o > 2)
+                o = 2;
+        if (!reasons || !reasons->child)
+                m->decisions[o][SG_REASON_MAX_]++;
+        for (const cJSON *r = reasons ? reasons->child : NULL; r; r = r->next)
+                if (cJSON_IsString(r))
+                        m->decisions[o][sg_reason_from_name(r->valuestring)]++;
+        observe(m->verify_buckets, &m->verify_sum, &m->verify_count, j->verify_seconds);
+        if (j->promoted_new)
+                observe(m->promote_buckets, &m->promote_sum, &m->promote_count, j->promote_seconds);
+}
+
 static void job_done(uv_work_t *w, int status) {
         job *j = w->data;
         gate *g = j->g;
@@ -477,6 +552,24 @@ static void job_done(uv_work_t *w, int status) {
                 int r = sg_audit_append(g->audit, j->record, &seq);
                 if (r < 0)
                         fail(j, r, "cannot append the decision to the audit file: %s", strerror(-r));
+        }
+        if (j->err < 0 && j->from_api) {
+                /* The client still holds its package: it gets a 500 and may send it again. */
+                gate_log(g, LOG_ERR, SG_MESSAGE_INTERNAL, "INTERNAL: upload for %s: %s", j->name, j->err_msg);
+                if (j->staging[0])
+                        (void) unlinkat(g->staging_fd, j->staging, 0);
+                j->staging[0] = '\0';
+                cJSON_Delete(j->record);
+                j->record = NULL;
+                if (j->on_decided)
+                        j->on_decided(j, j->ctx);
+                q->head = j->next;
+                if (!q->head)
+                        q->tail = NULL;
+                g->queued--;
+                job_free(j);
+                gate_dispatch(g);
+                return;
         }
         if (j->err < 0) {
                 /* INTERNAL: the claimed entry stays; the same job runs again after a back-off. */
@@ -502,6 +595,9 @@ static void job_done(uv_work_t *w, int status) {
         }
         q->failures = 0;
         g->decisions++;
+        j->seq = seq;
+        account(g, j);
+        gate_remember(g, j->record);
         if (g->journal)
                 (void) sg_journal_send_decision(j->record);
         if (g->foreground || !g->journal) {
@@ -509,10 +605,17 @@ static void job_done(uv_work_t *w, int status) {
                 fprintf(stderr, "signgated: [%llu] %s %s: %s\n", (unsigned long long) seq, j->id,
                         sg_outcome_name(j->outcome), cJSON_IsString(msg) ? msg->valuestring : "");
         }
-        /* The record is durable: only now may the package leave the inbox. */
-        int r = remove_inbox_entry(g, j);
-        if (r < 0)
-                gate_log(g, LOG_ERR, NULL, "cannot remove %s from the inbox after its decision: %s", j->claimed, strerror(-r));
+        /* The record is durable: only now may the package leave the inbox, or the client learn
+         * its decision. */
+        if (j->from_api) {
+                if (j->on_decided)
+                        j->on_decided(j, j->ctx);
+        } else {
+                int r = remove_inbox_entry(g, j);
+                if (r < 0)
+                        gate_log(g, LOG_ERR, NULL, "cannot remove %s from the inbox after its decision: %s", j->claimed,
+                                 strerror(-r));
+        }
         if (j->staging[0])
                 (void) unlinkat(g->staging_fd, j->staging, 0);
         if (j->promoted_new)
@@ -528,11 +631,12 @@ static void job_done(uv_work_t *w, int status) {
 }
 
 void gate_dispatch(gate *g) {
-        if (g->stopping)
-                return;
         uint64_t now = now_ms(g);
         for (fqueue *q = g->queues; q && g->running < GATE_WORKERS; q = q->next) {
                 if (q->running || !q->head || q->blocked_until_ms > now)
+                        continue;
+                /* A stop lets API uploads finish (their clients wait); inbox jobs wait for the next start. */
+                if (g->stopping && !q->head->from_api)
                         continue;
                 job *j = q->head;
                 if (!j->store)

@@ -245,6 +245,18 @@ static int on_symlink(void *ud, const sg_entry *e) {
 
 const sg_package_sink *sg_stage_sink(sg_stage *s) { return &s->sink; }
 
+int sg_stage_keep_facts(sg_stage *s, const unsigned char digest[SG_DIGEST_LEN], uint64_t canonical_size,
+                        const char *block, size_t block_len) {
+        char hex[SG_DIGEST_HEX_LEN + 1], text[256];
+        sg_hex_encode(digest, SG_DIGEST_LEN, hex);
+        int n = snprintf(text, sizeof(text), "{\"sha384\":\"%s\",\"canonicalSize\":%llu}\n", hex,
+                         (unsigned long long) canonical_size);
+        int r = sg_write_file_atomic(s->stage_fd, "package.json", text, (size_t) n, 0644);
+        if (r == 0 && block && block_len > 0)
+                r = sg_write_file_atomic(s->stage_fd, "signature.dsse", block, block_len, 0644);
+        return r;
+}
+
 static void stage_close_fds(sg_stage *s) {
         if (s->file_fd >= 0)
                 close(s->file_fd);
@@ -597,6 +609,71 @@ static int dir_prune(sg_adapter *base, const char *function) {
         return r;
 }
 
+static int dir_previous(sg_adapter *base, const char *function, char release[SG_RELEASE_MAX]) {
+        dir_adapter *a = (dir_adapter *) base;
+        int fn = -1, rel = -1, r;
+        char cur[SG_RELEASE_MAX] = "";
+        release_list l = {0};
+        if ((r = open_function_dir(a, function, &fn)) < 0)
+                return r;
+        if ((r = read_current(fn, cur)) == 0) {
+                rel = openat(fn, "releases", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                r = rel < 0 ? -errno : list_releases(rel, &l);
+        }
+        if (r == 0) {
+                r = -ENOENT;
+                for (size_t i = l.n; i-- > 1;)
+                        if (strcmp(l.names[i], cur) == 0) {
+                                snprintf(release, SG_RELEASE_MAX, "%s", l.names[i - 1]);
+                                r = 0;
+                                break;
+                        }
+        }
+        free(l.names);
+        if (rel >= 0)
+                close(rel);
+        close(fn);
+        return r;
+}
+
+static int dir_facts(sg_adapter *base, const char *function, const char *release, sg_release_facts *ret) {
+        dir_adapter *a = (dir_adapter *) base;
+        int fn = -1, r;
+        char *text = NULL;
+        sg_release_facts f = {0};
+        if ((r = open_function_dir(a, function, &fn)) < 0)
+                return r;
+        int rel = openat(fn, "releases", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        close(fn);
+        int dfd = rel < 0 ? -1 : open_beneath(rel, release, O_RDONLY | O_DIRECTORY, 0);
+        if (rel >= 0)
+                close(rel);
+        if (dfd < 0)
+                return rel < 0 ? -errno : dfd;
+        r = sg_read_file(dfd, "package.json", 4096, &text, NULL);
+        cJSON *j = r == 0 ? cJSON_Parse(text) : NULL;
+        const cJSON *sha = cJSON_GetObjectItemCaseSensitive(j, "sha384"), *cs = cJSON_GetObjectItemCaseSensitive(j, "canonicalSize");
+        if (r == 0 && (!cJSON_IsString(sha) || sg_hex_decode(sha->valuestring, f.digest, SG_DIGEST_LEN) < 0 ||
+                       !cJSON_IsNumber(cs) || cs->valuedouble < 0))
+                r = -EINVAL;
+        if (r == 0)
+                f.canonical_size = (uint64_t) cs->valuedouble;
+        cJSON_Delete(j);
+        free(text);
+        if (r == 0) {
+                int k = sg_read_file(dfd, "signature.dsse", 65535, &f.block, &f.block_len);
+                if (k < 0 && k != -ENOENT)
+                        r = k;
+        }
+        close(dfd);
+        if (r < 0) {
+                free(f.block);
+                return r;
+        }
+        *ret = f;
+        return 0;
+}
+
 static int dir_rollback(sg_adapter *base, const char *function, sg_promotion *ret) {
         dir_adapter *a = (dir_adapter *) base;
         int fn = -1, rel = -1, r;
@@ -707,6 +784,8 @@ static const sg_adapter_ops dir_ops = {
         .discard = dir_discard,
         .current = dir_current,
         .rollback = dir_rollback,
+        .previous = dir_previous,
+        .facts = dir_facts,
         .prune = dir_prune,
         .recover = dir_recover,
         .free = dir_free,

@@ -40,6 +40,14 @@ typedef struct {
         char path[4096];                /* absolute path of the release (or layer version) directory */
 } sg_promotion;
 
+/* What a release keeps about the package it came from, so it can be re-decided (rollback). */
+typedef struct {
+        unsigned char digest[SG_DIGEST_LEN];
+        uint64_t canonical_size;
+        char *block;          /* the signature block (malloc'd), NULL for an unsigned package */
+        size_t block_len;
+} sg_release_facts;
+
 typedef struct {
         const char *name;
         /* Creates an empty staging area for name's next release; *ret carries the sink. */
@@ -56,6 +64,10 @@ typedef struct {
                        unsigned char digest[SG_DIGEST_LEN]);
         /* Points current at the release before it (of those retained); -ENOENT if none. */
         int (*rollback)(sg_adapter *a, const char *function, sg_promotion *ret);
+        /* The retained release before the current one; -ENOENT if none. */
+        int (*previous)(sg_adapter *a, const char *function, char release[SG_RELEASE_MAX]);
+        /* Reads the package facts kept with a release (written by sg_stage_keep_facts). */
+        int (*facts)(sg_adapter *a, const char *function, const char *release, sg_release_facts *ret);
         /* Keeps the newest `retain` releases (and always current). */
         int (*prune)(sg_adapter *a, const char *function);
         /* Start-up: removes staging leftovers and half-swapped links everywhere. */
@@ -69,6 +81,10 @@ struct sg_adapter {
 
 /* The sink that extracts into a stage (valid until promote or discard). */
 const sg_package_sink *sg_stage_sink(sg_stage *s);
+/* Keeps the package's digest, canonical size and signature block beside the release
+ * (package.json, signature.dsse), so that a rollback can re-decide it under a later policy. */
+int sg_stage_keep_facts(sg_stage *s, const unsigned char digest[SG_DIGEST_LEN], uint64_t canonical_size,
+                        const char *block, size_t block_len);
 
 /* The directory adapter over runtime_dir (which must exist). */
 int sg_dir_adapter_new(const char *runtime_dir, unsigned retain, sg_adapter **ret);
