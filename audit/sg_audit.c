@@ -32,6 +32,7 @@ struct sg_audit {
         bool broken;
         /* keep_files 0: NAME.1 exists only until the new NAME holds its first line. */
         bool drop_rotated;
+        uint64_t repaired_bytes; /* a torn last line cut off at open */
 };
 
 static void cjson_deletep(cJSON **j) { cJSON_Delete(*j); }
@@ -191,9 +192,11 @@ static uint64_t line_number_at(int fd, uint64_t off) {
 }
 
 /* Reads the last line of a file of size bytes (size > 0) and returns its seq and hash. A last line
- * without '\n' is what a crash in the middle of a write leaves; it is reported, never repaired. */
+ * without '\n' is what a crash in the middle of a write leaves (Linux stops a buffered write
+ * between pages on SIGKILL): with ret_torn set, its start offset is returned there with -EAGAIN
+ * so the caller can cut it; without, it is an error. */
 static int read_tail(int fd, uint64_t size, const char *display, uint64_t *ret_seq,
-                     char ret_hash[SG_AUDIT_HASH_HEX_LEN + 1], sg_error *err) {
+                     char ret_hash[SG_AUDIT_HASH_HEX_LEN + 1], uint64_t *ret_torn, sg_error *err) {
         size_t n = size < SG_AUDIT_LINE_MAX ? (size_t) size : SG_AUDIT_LINE_MAX;
         uint64_t off = size - n;
         _cleanup_(sg_freep) char *buf = malloc(n);
@@ -214,7 +217,10 @@ static int read_tail(int fd, uint64_t size, const char *display, uint64_t *ret_s
 
         if (!nl && off > 0)
                 what = "is longer than the line limit";
-        else if (torn)
+        else if (torn && ret_torn) {
+                *ret_torn = off + start;
+                return -EAGAIN;
+        } else if (torn)
                 what = "does not end in a newline (a write torn by a crash?)";
         else if (!(j = parse_line(buf + start, body_end - start, &why)))
                 what = why;
@@ -314,9 +320,20 @@ int sg_audit_open(int dirfd, const char *name, const sg_audit_options *o, sg_aud
         }
         a->size = (uint64_t) st.st_size;
 
-        uint64_t last_seq = 0;
+        uint64_t last_seq = 0, torn_at = 0;
+        /* A torn last line was never fsynced, so never acknowledged: no decision it held was acted
+         * on (its package is still in the inbox and is decided again). It is cut off. */
+        while (a->size > 0 && (r = read_tail(a->fd, a->size, name, &last_seq, a->prev, &torn_at, err)) == -EAGAIN) {
+                if (ftruncate(a->fd, (off_t) torn_at) < 0 || fsync(a->fd) < 0) {
+                        r = -errno;
+                        sg_error_set(err, SG_REASON_NONE, "%s: cannot cut a torn last line: %s", name, strerror(-r));
+                        return r;
+                }
+                a->repaired_bytes += a->size - torn_at;
+                a->size = torn_at;
+        }
         if (a->size > 0) {
-                if ((r = read_tail(a->fd, a->size, name, &last_seq, a->prev, err)) < 0)
+                if (r < 0)
                         return r;
         } else {
                 /* An empty current file after a rotation (the crash came before its first line was
@@ -339,7 +356,7 @@ int sg_audit_open(int dirfd, const char *name, const sg_audit_options *o, sg_aud
                                              name1, name);
                                 return -EBADMSG;
                         }
-                        if ((r = read_tail(fd1, (uint64_t) st.st_size, name1, &last_seq, a->prev, err)) < 0)
+                        if ((r = read_tail(fd1, (uint64_t) st.st_size, name1, &last_seq, a->prev, NULL, err)) < 0)
                                 return r;
                 }
         }
@@ -362,6 +379,8 @@ void sg_audit_free(sg_audit *a) {
 }
 
 uint64_t sg_audit_next_seq(const sg_audit *a) { return a->next_seq; }
+
+uint64_t sg_audit_repaired_bytes(const sg_audit *a) { return a->repaired_bytes; }
 
 const char *sg_audit_prev(const sg_audit *a) { return a->prev; }
 

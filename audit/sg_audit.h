@@ -51,9 +51,11 @@ typedef struct {
  * leaves. o may be NULL (never rotate); o->keep_files above SG_AUDIT_KEEP_MAX is -EINVAL, as is a
  * name that is empty, holds a '/' or leaves no room for the ".K" suffix.
  *
- * A last line that is not a JSON object with an integer "seq" in [1, SG_AUDIT_SEQ_MAX] — e.g. a
- * torn write after a crash, which has no trailing '\n' — is -EBADMSG with err->msg
- * "FILE:LINE: what is wrong". Such a file needs an operator: the handle never repairs history.
+ * A last line without its '\n' is a write torn by a crash (Linux stops a buffered write between
+ * pages on SIGKILL). It was never fsynced, so nothing acted on it: open cuts it off (and
+ * sg_audit_repaired_bytes() says how much). Any other bad last line — not a JSON object with an
+ * integer "seq" in [1, SG_AUDIT_SEQ_MAX] — is -EBADMSG with err->msg "FILE:LINE: what is wrong";
+ * such a file needs an operator: the handle never rewrites complete lines.
  * Other failures: -ELOOP (NAME is a symlink), -EBUSY (another handle holds the file), -ENOMEM,
  * -errno of the I/O; err->msg then names the file. The handle keeps its own duplicate of dirfd. */
 int sg_audit_open(int dirfd, const char *name, const sg_audit_options *o, sg_audit **ret, sg_error *err);
@@ -87,6 +89,8 @@ int sg_audit_find_decision(sg_audit *a, const char *id, uint64_t max_bytes, cJSO
 
 /* The seq the next append will write, and the "prev" it will carry (for status and tests). */
 uint64_t sg_audit_next_seq(const sg_audit *a);
+/* Bytes of a torn last line (a crash mid-write) that open cut off; 0 normally. */
+uint64_t sg_audit_repaired_bytes(const sg_audit *a);
 const char *sg_audit_prev(const sg_audit *a);
 
 /* Closes the file and frees the handle. Accepts NULL. */

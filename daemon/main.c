@@ -363,6 +363,10 @@ int main(int argc, char **argv) {
                 return 1;
         }
         close(logfd);
+        if (sg_audit_repaired_bytes(g->audit) > 0)
+                gate_log(g, LOG_WARNING, NULL, "cut %llu bytes of a torn last audit line (a crash mid-write); "
+                         "its decision was never acknowledged and is made again",
+                         (unsigned long long) sg_audit_repaired_bytes(g->audit));
         snprintf(path, sizeof(path), "%s/var/lib/signgate/runtime", g->root);
         if ((r = sg_dir_adapter_new(path, g->settings.retain_releases, &g->adapter)) < 0) {
                 gate_log(g, LOG_ERR, SG_MESSAGE_INTERNAL, "cannot open the runtime directory %s: %s", path, strerror(-r));
