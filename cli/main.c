@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gate_client.h"
 #include "sg_cli.h"
 #include "sg_version.h"
 
@@ -20,6 +21,17 @@ static const char usage[] =
         "  signer wait successful-signing-job --job-id ID\n"
         "  signer revoke-signing-profile --profile-name N --profile-version V --reason R --effective-time T\n"
         "  signer revoke-signature --job-id ID --reason R\n"
+        "\n"
+        "Deploying through the gate (its API socket, --gate):\n"
+        "  lambda create-code-signing-config --allowed-publishers SigningProfileVersionArns=ARN,...\n"
+        "         [--code-signing-policies UntrustedArtifactOnDeployment=Enforce|Warn] [--description D]\n"
+        "  lambda get-|update-|delete-code-signing-config --code-signing-config-arn ARN | list-code-signing-configs\n"
+        "  lambda create-function --function-name F [--code-signing-config-arn ARN] [--zip-file fileb://FILE]\n"
+        "  lambda put-|get-|delete-function-code-signing-config --function-name F [--code-signing-config-arn ARN]\n"
+        "  lambda update-function-code --function-name F (--zip-file fileb://FILE | --s3-bucket B --s3-key K)\n"
+        "  lambda publish-layer-version --layer-name L --zip-file fileb://FILE | lambda list-functions\n"
+        "  deploy FUNCTION FILE [--wait]\n"
+        "  decisions [--function F] [--outcome promoted|promoted-with-warnings|rejected] [--limit N]\n"
         "\n"
         "Verification (offline, no keys needed):\n"
         "  verify PACKAGE --profile-doc FILE [--policy Enforce|Warn] [--function F]\n"
@@ -104,6 +116,12 @@ int main(int argc, char **argv) {
                 code = sg_cmd_verify(&cli, n - 1, rest + 1);
         else if (strcmp(rest[0], "audit") == 0)
                 code = sg_cmd_audit(&cli, n - 1, rest + 1);
+        else if (strcmp(rest[0], "lambda") == 0)
+                code = sg_cmd_lambda(&cli, n - 1, rest + 1);
+        else if (strcmp(rest[0], "deploy") == 0)
+                code = sg_cmd_deploy(&cli, n - 1, rest + 1);
+        else if (strcmp(rest[0], "decisions") == 0)
+                code = sg_cmd_decisions(&cli, n - 1, rest + 1);
         else
                 code = sg_cli_error("unknown command '%s' (see signgate help)", rest[0]);
 out:

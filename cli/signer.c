@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gate_client.h"
 #include "sg_cli.h"
 #include "sg_signature.h"
 #include "sg_store.h"
@@ -117,6 +118,13 @@ static int parse_validity(const char *s, uint32_t *value, sg_period_unit *unit) 
         return sg_period_valid(*value, *unit) ? 0 : -ERANGE;
 }
 
+/* A gate that is not there is fine (the signer may be a CI host); one that refuses is said. */
+static void gate_notice(const sg_cli *cli, int r, const char *what, const char *why) {
+        if (r < 0 && r != -ENOENT && r != -ECONNREFUSED)
+                fprintf(stderr, "signgate: warning: could not %s the gate at %s: %s\n", what, cli->gate,
+                        why[0] ? why : strerror(-r));
+}
+
 static int cmd_put_profile(const sg_cli *cli, int argc, char **argv) {
         sg_cli_opt o[] = {{.name = "profile-name", .required = true}, {.name = "platform-id", .required = true},
                           {.name = "signature-validity-period"}, {.name = "tags"}, {.name = "rotate", .flag = true}};
@@ -125,7 +133,7 @@ static int cmd_put_profile(const sg_cli *cli, int argc, char **argv) {
         _cleanup_(sg_freep) char *pem = NULL;
         uint32_t value = SG_VALIDITY_MAX_MONTHS;
         sg_period_unit unit = SG_PERIOD_MONTHS;
-        char version[11], keyname[96], docname[96];
+        char version[11], keyname[96], docname[96], why[512] = "";
         int r;
 
         if (sg_cli_parse("signer put-signing-profile", argc, argv, o, SG_ELEMENTSOF(o), NULL, 0, NULL) < 0)
@@ -197,6 +205,8 @@ static int cmd_put_profile(const sg_cli *cli, int argc, char **argv) {
                 cJSON_Delete(od);
         }
         close(home);
+        /* On a host with a gate, the gate learns the new public profile at once (DESIGN §3). */
+        gate_notice(cli, sg_gate_register_profile(cli, doc, why, sizeof(why)), "register the profile with", why);
         char arn[SG_PROFILE_ARN_MAX + 1];
         snprintf(arn, sizeof(arn), "%s/%s", name, version);
         cJSON *out = cJSON_CreateObject();
@@ -786,6 +796,15 @@ static int cmd_revoke_profile(const sg_cli *cli, int argc, char **argv) {
                 cJSON_Delete(doc);
                 return sg_cli_error("%s/signing-profiles/%s: %s", cli->signer_home, docname, strerror(-r));
         }
+        char gpath[256], why[512] = "";
+        cJSON *gb = cJSON_CreateObject();
+        if (gb && sg_gate_pathf(gpath, sizeof(gpath), "/v1/signing-profiles/%s/revoke", p->name) == 0) {
+                cJSON_AddStringToObject(gb, "profileVersion", p->version);
+                cJSON_AddStringToObject(gb, "effectiveTime", t);
+                cJSON_AddStringToObject(gb, "reason", o[2].value);
+                gate_notice(cli, sg_gate_revoke(cli, gpath, gb, why, sizeof(why)), "revoke the profile at", why);
+        }
+        cJSON_Delete(gb);
         return sg_cli_print(cli, doc);
 }
 
@@ -830,6 +849,13 @@ static int cmd_revoke_signature(const sg_cli *cli, int argc, char **argv) {
                         return sg_cli_error("%s/%s: cannot record the revocation", cli->signer_home, JOBS_FILE);
                 }
         }
+        char gpath[256], why[512] = "";
+        cJSON *gb = cJSON_CreateObject();
+        if (gb && sg_gate_pathf(gpath, sizeof(gpath), "/v1/signatures/%s/revoke", o[0].value) == 0) {
+                cJSON_AddStringToObject(gb, "reason", o[1].value);
+                gate_notice(cli, sg_gate_revoke(cli, gpath, gb, why, sizeof(why)), "revoke the signature at", why);
+        }
+        cJSON_Delete(gb);
         return sg_cli_print(cli, doc);
 }
 
