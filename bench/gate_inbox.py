@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Inbox drop → decision figures for signgated.
+"""Inbox drop → decision and API upload → decision figures for signgated.
 
     /usr/bin/python3 bench/gate_inbox.py [--build DIR] [--size-mib 1] [--latency-runs 20]
                                           [--burst 500] [--functions 20]
@@ -10,12 +10,18 @@ signs packages with the real CLI, then measures
     its decision line is in the audit file (fsynced) — median and spread of --latency-runs runs;
   * throughput: --burst small signed packages across --functions functions renamed in at once,
     until the last decision is recorded — decisions per second.
+  * API: the same packages uploaded with PUT /v1/functions/F/code over the unix socket (latency
+    from the first byte sent to the decision in the response), and --burst uploads from
+    --clients concurrent clients (decisions per second).
 It prints a JSON summary. Timing is measured here, never asserted in the test suite; the test
 suite runs this script on a tiny size only to check that it works.
 """
 
 import argparse
+import http.client
 import json
+import socket
+import threading
 import os
 import shutil
 import statistics
@@ -38,6 +44,7 @@ def main():
     ap.add_argument("--latency-runs", type=int, default=20)
     ap.add_argument("--burst", type=int, default=500)
     ap.add_argument("--functions", type=int, default=20)
+    ap.add_argument("--clients", type=int, default=8)
     args = ap.parse_args()
     cli = os.path.join(args.build, "cli", "signgate")
     daemon = os.path.join(args.build, "daemon", "signgated")
@@ -138,6 +145,51 @@ def main():
         wait_lines(n0 + len(small))
         burst_s = time.perf_counter() - t0
 
+        sock = os.path.join(root, "run/signgate/api.sock")
+
+        class UnixHTTP(http.client.HTTPConnection):
+            def connect(self):
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.connect(sock)
+
+        def upload(path, function):
+            body = open(path, "rb").read()
+            c = UnixHTTP("localhost", timeout=120)
+            t = time.perf_counter()
+            c.request("PUT", "/v1/functions/%s/code" % function, body=body)
+            resp = c.getresponse()
+            data = resp.read()
+            c.close()
+            if resp.status != 200:
+                raise SystemExit("upload answered %d: %s" % (resp.status, data[:300]))
+            return (time.perf_counter() - t) * 1000
+
+        api_latencies = [upload(path, "fn1") for path in big]
+        queue = list(enumerate(small))
+        lock = threading.Lock()
+        errors = []
+
+        def client():
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    i, path = queue.pop()
+                try:
+                    upload(path, "fn%d" % (i % args.functions))
+                except BaseException as e:  # noqa: B902 - reported below
+                    errors.append(e)
+                    return
+        t0 = time.perf_counter()
+        threads = [threading.Thread(target=client) for _ in range(args.clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        api_burst_s = time.perf_counter() - t0
+        if errors:
+            raise SystemExit("API burst failed: %r" % errors[0])
+
         records = [json.loads(l) for l in open(audit)]
         outcomes = {}
         for r in records:
@@ -148,6 +200,10 @@ def main():
                            "min": round(min(latencies), 2), "max": round(max(latencies), 2)},
             "burst": {"packages": len(small), "functions": args.functions, "seconds": round(burst_s, 3),
                       "decisions_per_second": round(len(small) / burst_s, 1)},
+            "api_latency_ms": {"runs": len(api_latencies), "median": round(statistics.median(api_latencies), 2),
+                               "min": round(min(api_latencies), 2), "max": round(max(api_latencies), 2)},
+            "api_burst": {"uploads": len(small), "clients": args.clients, "seconds": round(api_burst_s, 3),
+                          "decisions_per_second": round(len(small) / api_burst_s, 1)},
             "outcomes": outcomes,
             "nproc": os.cpu_count(),
         }

@@ -538,6 +538,18 @@ static void account(gate *g, const job *j) {
                 observe(m->promote_buckets, &m->promote_sum, &m->promote_count, j->promote_seconds);
 }
 
+/* Takes the finished head job off its queue. It must happen before anything that can re-enter
+ * the loop's code (an API client's answer runs MHD, which may queue and dispatch new uploads):
+ * a job still at the head of an idle queue would be dispatched a second time. */
+static void job_pop(gate *g, job *j) {
+        fqueue *q = j->q;
+        q->head = j->next;
+        if (!q->head)
+                q->tail = NULL;
+        j->next = NULL;
+        g->queued--;
+}
+
 static void job_done(uv_work_t *w, int status) {
         job *j = w->data;
         gate *g = j->g;
@@ -561,12 +573,9 @@ static void job_done(uv_work_t *w, int status) {
                 j->staging[0] = '\0';
                 cJSON_Delete(j->record);
                 j->record = NULL;
+                job_pop(g, j);
                 if (j->on_decided)
                         j->on_decided(j, j->ctx);
-                q->head = j->next;
-                if (!q->head)
-                        q->tail = NULL;
-                g->queued--;
                 job_free(j);
                 gate_dispatch(g);
                 return;
@@ -607,6 +616,7 @@ static void job_done(uv_work_t *w, int status) {
         }
         /* The record is durable: only now may the package leave the inbox, or the client learn
          * its decision. */
+        job_pop(g, j);
         if (j->from_api) {
                 if (j->on_decided)
                         j->on_decided(j, j->ctx);
@@ -620,10 +630,6 @@ static void job_done(uv_work_t *w, int status) {
                 (void) unlinkat(g->staging_fd, j->staging, 0);
         if (j->promoted_new)
                 run_hook(g, j);
-        q->head = j->next;
-        if (!q->head)
-                q->tail = NULL;
-        g->queued--;
         job_free(j);
         if (g->backlog && !g->stopping && g->queued < GATE_QUEUE_LIMIT / 2)
                 (void) gate_inbox_scan(g, false);

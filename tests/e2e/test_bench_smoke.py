@@ -17,4 +17,6 @@ def test_gate_inbox_bench_runs_and_reports_every_package_promoted(tmp_path):
     out = json.loads(p.stdout)
     assert out["latency_ms"]["runs"] == 2
     assert out["burst"]["packages"] == 12 and out["burst"]["decisions_per_second"] > 0
-    assert out["outcomes"] == {"promoted": 14}
+    assert out["api_latency_ms"]["runs"] == 2 and out["api_burst"]["uploads"] == 12
+    # 2 + 12 drops and 2 + 12 uploads; identical packages re-sent are recorded again.
+    assert out["outcomes"] == {"promoted": 28}
