@@ -8,7 +8,7 @@ packages=(
   build-essential cmake pkg-config
   libuv1-dev libssl-dev libzip-dev zlib1g-dev libcjson-dev libsystemd-dev libmicrohttpd-dev
   # tests
-  libcmocka-dev python3 python3-pytest
+  libcmocka-dev python3 python3-pytest python3-prometheus-client
   # real tools the tests and the demo use: Info-ZIP, OpenSSL's CLI, curl, jq, journald
   zip unzip openssl curl jq systemd
 )

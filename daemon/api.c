@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -63,6 +64,10 @@ static enum MHD_Result send_text(req *r, unsigned status, const char *type, cons
 }
 
 enum MHD_Result api_send_json(req *r, unsigned status, cJSON *body) {
+        if (status == MHD_HTTP_NO_CONTENT) {
+                cJSON_Delete(body);
+                return send_text(r, status, "application/json", "", 0, NULL);
+        }
         char *text = body ? cJSON_PrintUnformatted(body) : NULL;
         const cJSON *code = cJSON_GetObjectItemCaseSensitive(body, "Code");
         enum MHD_Result ok = text ? send_text(r, status, "application/json", text, strlen(text),
@@ -76,6 +81,11 @@ enum MHD_Result api_send_json(req *r, unsigned status, cJSON *body) {
 static cJSON *api_error_body(unsigned status, const char *code, const char *fmt, va_list ap) {
         char msg[1024];
         (void) vsnprintf(msg, sizeof(msg), fmt, ap);
+        /* Messages quote what the client sent: bytes that are not printable ASCII become '?' so
+         * the answer stays valid JSON (cJSON copies bytes, it does not check UTF-8). */
+        for (char *p = msg; *p; p++)
+                if ((unsigned char) *p < 0x20 || (unsigned char) *p >= 0x7f)
+                        *p = '?';
         cJSON *j = cJSON_CreateObject();
         if (j) {
                 cJSON_AddStringToObject(j, "Type", status >= 500 ? "Service" : "User");
@@ -160,7 +170,13 @@ static enum MHD_Result deny(req *r, int needed) {
                      role_word(needed)) >= (int) sizeof(msg))
                 msg[sizeof(msg) - 1] = '\0';
         g->metrics.denied++;
-        gate_audit_event(g, ev, LOG_WARNING, SG_MESSAGE_DENIED, msg);
+        char f_uid[48], f_gid[48], f_pid[48], f_path[1100];
+        snprintf(f_uid, sizeof(f_uid), "SIGNGATE_PEER_UID=%u", (unsigned) r->cred.uid);
+        snprintf(f_gid, sizeof(f_gid), "SIGNGATE_PEER_GID=%u", (unsigned) r->cred.gid);
+        snprintf(f_pid, sizeof(f_pid), "SIGNGATE_PEER_PID=%d", (int) r->cred.pid);
+        snprintf(f_path, sizeof(f_path), "SIGNGATE_REQUEST=%.15s %.1023s", r->method, r->path);
+        const char *const fields[] = {f_uid, f_gid, f_pid, f_path, "SIGNGATE_OUTCOME=denied", NULL};
+        gate_audit_event(g, ev, LOG_WARNING, SG_MESSAGE_DENIED, fields, msg);
         return api_error(r, MHD_HTTP_FORBIDDEN, "AccessDeniedException", "uid %u may not %s %s: the %s role is required",
                          (unsigned) r->cred.uid, r->method, r->path, role_word(needed));
 }
@@ -298,6 +314,17 @@ static enum MHD_Result submit_upload(req *r) {
 
 static bool body_allowed(const api_route *rt) { return rt->body != API_BODY_NONE; }
 
+static enum MHD_Result count_lengths(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+        req *r = cls;
+        (void) kind;
+        if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0)
+                return MHD_YES;
+        if (r->seen_length[0] && strcmp(r->seen_length, value) != 0)
+                r->conflicting_length = true;
+        snprintf(r->seen_length, sizeof(r->seen_length), "%.31s", value);
+        return MHD_YES;
+}
+
 static enum MHD_Result begin(api *a, struct MHD_Connection *conn, const char *url, const char *method, void **con_cls) {
         gate *g = a->g;
         req *r = calloc(1, sizeof(*r));
@@ -316,6 +343,8 @@ static enum MHD_Result begin(api *a, struct MHD_Connection *conn, const char *ur
         r->cred.gid = (gid_t) -1;
         if (!ci || getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &r->cred, &len) < 0)
                 r->no_cred = true;
+        /* Two Content-Length headers that disagree are a request smuggling classic: refused. */
+        (void) MHD_get_connection_values(conn, MHD_HEADER_KIND, count_lengths, r);
         bool known = false;
         r->route = r->path_too_long ? NULL : route_find(method, url, r->args, &known);
         r->path_known = known;
@@ -352,20 +381,11 @@ static enum MHD_Result begin(api *a, struct MHD_Connection *conn, const char *ur
         return MHD_YES;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-                                  const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls) {
-        api *a = cls;
-        gate *g = a->g;
-        req *r = *con_cls;
-        (void) version;
-
-        if (!r)
-                return begin(a, conn, url, method, con_cls);
-        if (r->responded)
-                return MHD_YES;
-        if (r->decided)
-                return answer_decision(r);
-        /* Early answers: MHD discards the rest of a body once a response is queued. */
+/* Answers a request that is refused before its body: on the first call, where MHD lets a
+ * response be queued without reading the body (it then closes the connection). Returns
+ * MHD_YES with r->responded false when the request goes on. */
+static enum MHD_Result early_answer(req *r) {
+        gate *g = r->a->g;
         if (r->path_too_long)
                 return api_error(r, MHD_HTTP_NOT_FOUND, "ResourceNotFoundException", "no such resource");
         if (!r->route)
@@ -384,6 +404,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (r->route->body == API_BODY_PACKAGE && r->too_large && !r->counted_upload)
                 return api_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "RequestTooLargeException",
                                  "the package is over the limit of %llu bytes", (unsigned long long) g->settings.limits.package_bytes);
+        if (r->conflicting_length)
+                return api_error(r, MHD_HTTP_BAD_REQUEST, "InvalidRequestContentException",
+                                 "the request has conflicting Content-Length headers");
+        return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls) {
+        api *a = cls;
+        gate *g = a->g;
+        req *r = *con_cls;
+        (void) version;
+
+        if (!r) {
+                enum MHD_Result ok = begin(a, conn, url, method, con_cls);
+                r = *con_cls;
+                return ok == MHD_YES && r ? early_answer(r) : ok;
+        }
+        if (r->responded)
+                return MHD_YES;
+        if (r->decided)
+                return answer_decision(r);
 
         if (*upload_data_size > 0) {
                 size_t n = *upload_data_size;

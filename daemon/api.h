@@ -40,6 +40,8 @@ struct req {
         const api_route *route;
         struct ucred cred;
         bool no_cred, path_known, path_too_long, denied, bad_name, too_large, unexpected_body;
+        bool conflicting_length;
+        char seen_length[32];
         bool responded;
         int io_error;
         /* JSON body */

@@ -83,14 +83,20 @@ static void policy_event(req *r, const char *action, const char *target) {
                 cJSON_AddItemToObject(ev, "peer", peer_json(r));
         }
         snprintf(msg, sizeof(msg), "policy change by uid %u: %s %s", (unsigned) r->cred.uid, action, target);
-        gate_audit_event(G(r), ev, LOG_NOTICE, NULL, msg);
+        char f_uid[48], f_action[96];
+        snprintf(f_uid, sizeof(f_uid), "SIGNGATE_PEER_UID=%u", (unsigned) r->cred.uid);
+        snprintf(f_action, sizeof(f_action), "SIGNGATE_POLICY_ACTION=%s", action);
+        const char *const fields[] = {f_uid, f_action, NULL};
+        gate_audit_event(G(r), ev, LOG_NOTICE, NULL, fields, msg);
 }
 
 /* Writes doc as subdir/file, reloads the store, answers status with body (or an error). */
 static enum MHD_Result commit(req *r, const char *subdir, const char *file, const cJSON *doc, unsigned status,
-                              cJSON *body, const char *action, const char *target) {
+                              cJSON *body, const char *action, const char *target_in) {
         gate *g = G(r);
-        char why[1024];
+        char why[1024], target[256];
+        /* The target may point into the store the reload below frees. */
+        snprintf(target, sizeof(target), "%s", target_in);
         int k = doc ? sg_store_write(g->policy_fd, subdir, file, doc) : 0;
         if (k < 0) {
                 cJSON_Delete(body);
@@ -216,6 +222,8 @@ static enum MHD_Result decisions(req *r) {
         const char *outcome = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "outcome");
         const char *lim = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "limit");
         uint64_t limit = 50;
+        if (fn && !sg_name_valid(fn))
+                return bad(r, "function '%.80s' must match [A-Za-z0-9_-]{1,64}", fn);
         if (lim && sg_parse_u64(lim, 1, GATE_RECENT, &limit) < 0)
                 return bad(r, "limit '%.32s' must be a number from 1 to 1000", lim);
         if (outcome && strcmp(outcome, "promoted") != 0 && strcmp(outcome, "promoted-with-warnings") != 0 &&
@@ -569,12 +577,13 @@ static enum MHD_Result put_profile(req *r) {
                 ret = bad(r, "the document's profileName is not %s", r->args[0]);
         else if (old && cJSON_Compare(old->doc, b, true))
                 ret = api_send_json(r, HTTP_OK, cJSON_Duplicate(b, true));
-        else if (old && strcmp(old->status, "Active") != 0 && strcmp(p.status, "Active") == 0)
-                ret = api_error(r, HTTP_CONFLICT, "ResourceConflictException", "profile %s/%s is %s at the gate and cannot become Active again",
-                                p.name, p.version, old->status);
+        else if (old)
+                /* A registered version is never replaced: its key is its identity, and a status
+                 * change is a revocation (POST …/revoke), not an edit. */
+                ret = api_error(r, HTTP_CONFLICT, "ResourceConflictException",
+                                "profile %s/%s is already registered with another document", p.name, p.version);
         else
-                ret = commit(r, "signing-profiles", file, b, old ? HTTP_OK : HTTP_CREATED, cJSON_Duplicate(b, true),
-                             "put-signing-profile", file);
+                ret = commit(r, "signing-profiles", file, b, HTTP_CREATED, cJSON_Duplicate(b, true), "put-signing-profile", file);
         sg_profile_done(&p);
         cJSON_Delete(b);
         return ret;
@@ -609,6 +618,9 @@ static enum MHD_Result revoke_profile(req *r) {
                 ret = bad(r, "%s", "a revocation cannot take effect in the future");
         else if (why && !cJSON_IsString(why))
                 ret = bad(r, "%s", "reason must be a string");
+        else if (!sg_store_find_profile(S(r), r->args[0], ver->valuestring))
+                ret = api_error(r, HTTP_NOT_FOUND, "ResourceNotFoundException",
+                                "signing profile %s version %s is not registered at this gate", r->args[0], ver->valuestring);
         if (r->responded) {
                 cJSON_Delete(b);
                 return ret;

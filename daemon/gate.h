@@ -164,7 +164,8 @@ int gate_reload_policy(gate *g, char *why, size_t why_len);
 /* Remembers a durable record for GET /v1/decisions (takes a copy). */
 void gate_remember(gate *g, const cJSON *record);
 /* Appends a policy or authorization event to the audit file and journald. */
-void gate_audit_event(gate *g, cJSON *event, int priority, const char *message_id, const char *message);
+void gate_audit_event(gate *g, cJSON *event, int priority, const char *message_id, const char *const *fields,
+                      const char *message);
 
 /* api.c */
 int api_start(gate *g);

@@ -199,12 +199,16 @@ static void remember_from_audit(gate *g) {
         fclose(f);
 }
 
-void gate_audit_event(gate *g, cJSON *event, int priority, const char *message_id, const char *message) {
+void gate_audit_event(gate *g, cJSON *event, int priority, const char *message_id, const char *const *fields,
+                      const char *message) {
         uint64_t seq = 0;
         int r = event ? sg_audit_append(g->audit, event, &seq) : -ENOMEM;
         if (r < 0)
                 gate_log(g, LOG_ERR, SG_MESSAGE_INTERNAL, "cannot append an event to the audit file: %s", strerror(-r));
-        gate_log(g, priority, message_id, "%s", message);
+        if (g->journal)
+                (void) sg_journal_send_event(priority, message_id, fields, "%s", message);
+        if (g->foreground || !g->journal)
+                fprintf(stderr, "signgated: %s\n", message);
         cJSON_Delete(event);
 }
 
