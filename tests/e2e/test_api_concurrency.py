@@ -1,4 +1,5 @@
-"""Concurrent API uploads: every upload answered once, every package decided once, no crash.
+"""Concurrent API uploads and inbox drops: every upload answered once, every package decided
+once, no crash.
 
 A regression test for a use-after-free: answering one upload resumes its connection and runs
 libmicrohttpd, which may accept and dispatch the next upload from inside the finished job's
@@ -25,7 +26,7 @@ class UnixHTTP(http.client.HTTPConnection):
         self.sock.connect(self.path_)
 
 
-def test_concurrent_uploads_each_get_one_answer_and_one_record(gate, signer):
+def test_concurrent_uploads_and_inbox_drops_each_get_one_record(gate, signer):
     functions = ["conc%d" % i for i in range(6)]
     g = gate(policy=enforce_policy(signer, *functions[:3]))  # conc3..5 undeclared: UNKNOWN_FUNCTION
     sock = str(g.root / "run/signgate/api.sock")
@@ -50,7 +51,14 @@ def test_concurrent_uploads_each_get_one_answer_and_one_record(gate, signer):
             with lock:
                 answers.append((fn, got))
 
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+    # Inbox drops for the same functions while the uploads run: both sources share the queues.
+    drops = ["%s@drop%d.zip" % (functions[i % 6], i) for i in range(40)]
+
+    def dropper():
+        for i, name in enumerate(drops):
+            g.drop(name, signed if i % 2 == 0 else unsigned)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(8)] + [threading.Thread(target=dropper)]
     for t in threads:
         t.start()
     for t in threads:
@@ -60,6 +68,10 @@ def test_concurrent_uploads_each_get_one_answer_and_one_record(gate, signer):
     assert len(answers) == len(jobs)
     ids = [i for _, (_, i) in answers]
     assert len(set(ids)) == len(jobs), "a decision id was answered twice"
+    dropped = g.wait_records(drops)
+    assert all(len([r for r in g.decisions() if r["package"]["name"] == n]) == 1 for n in drops), (
+        "an inbox drop was decided more or less than once")
+    assert {r["outcome"] for r in dropped.values()} <= {"promoted", "rejected"}
     g.wait_idle()
     recorded = Counter(r["decisionId"] for r in g.decisions() if r.get("source") == "api")
     assert set(recorded) == set(ids) and all(c == 1 for c in recorded.values()), (
