@@ -239,14 +239,10 @@ static bool parse_claimed(const char *n, entry *e) {
 }
 
 int gate_inbox_scan(gate *g, bool startup) {
-        int fd = openat(g->inbox_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        DIR *d = fdopendir(fd);
-        if (!d) {
-                close(fd);
-                return -errno;
-        }
+        DIR *d = NULL;
+        int opened = sg_opendirat(g->inbox_fd, ".", &d);
+        if (opened < 0)
+                return opened;
         entry *list = NULL;
         size_t n = 0, cap = 0;
         struct dirent *de;

@@ -6,6 +6,7 @@
 #ifndef SG_COMMON_H
 #define SG_COMMON_H
 
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -122,6 +123,9 @@ int sg_fsync_dir(int dirfd);
 /* Reads a whole regular file of at most max bytes; the result is NUL-terminated. -EFBIG
  * over max, -EINVAL not a regular file. */
 int sg_read_file(int dirfd, const char *name, size_t max, char **ret, size_t *ret_len);
+/* Opens dirfd/path (".", or a name that must not be a symlink) as a DIR stream; 0 or -errno.
+ * The stream owns its own descriptor: closedir() it. */
+int sg_opendirat(int dirfd, const char *path, DIR **ret);
 /* mkdir -p with mode for each created component; existing directories are left as they are. */
 int sg_mkdir_p(const char *path, mode_t mode);
 /* Writes all n bytes or fails. */

@@ -378,15 +378,12 @@ static void expected_name(doc_kind k, const void *item, char *buf, size_t len) {
         }
 }
 
-static int load_dir(int dirfd, const char *subdir, doc_kind kind, sg_store *s, sg_error *err) {
-        int fd = openat(dirfd, subdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
-                return errno == ENOENT ? 0 : -errno;
-        DIR *d = fdopendir(fd);
-        if (!d) {
-                close(fd);
-                return -errno;
-        }
+static int load_dir(int parent, const char *subdir, doc_kind kind, sg_store *s, sg_error *err) {
+        DIR *d = NULL;
+        int k = sg_opendirat(parent, subdir, &d);
+        if (k < 0)
+                return k == -ENOENT ? 0 : k;
+        int fd = dirfd(d);
         int r = 0;
         struct dirent *de;
         while ((errno = 0, de = readdir(d))) {

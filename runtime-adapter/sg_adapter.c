@@ -75,16 +75,10 @@ int sg_remove_tree(int parent, const char *name) {
                 return 0;
         if (errno != EISDIR && errno != EPERM)
                 return -errno;
-        int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return errno == ENOENT ? 0 : -errno;
-        DIR *d = fdopendir(fd);
-        if (!d) {
-                int r = -errno;
-                close(fd);
-                return r;
-        }
-        int r = 0;
+        DIR *d = NULL;
+        int r = sg_opendirat(parent, name, &d);
+        if (r < 0)
+                return r == -ENOENT ? 0 : r;
         struct dirent *de;
         while ((de = readdir(d))) {
                 if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
@@ -342,14 +336,10 @@ static int cmp_items(const void *x, const void *y) {
 }
 
 static int list_releases(int releases_fd, release_list *ret) {
-        int fd = openat(releases_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        DIR *d = fdopendir(fd);
-        if (!d) {
-                close(fd);
-                return -errno;
-        }
+        DIR *d = NULL;
+        int opened = sg_opendirat(releases_fd, ".", &d);
+        if (opened < 0)
+                return opened;
         release_item *items = NULL;
         size_t n = 0, cap = 0;
         struct dirent *de;
@@ -710,15 +700,10 @@ out:
 
 /* Removes .stage-* entries and a half-made current link below one directory of names. */
 static int recover_dir(int top_fd, bool functions) {
-        int fd = openat(top_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        DIR *d = fdopendir(fd);
-        if (!d) {
-                close(fd);
-                return -errno;
-        }
-        int r = 0;
+        DIR *d = NULL;
+        int r = sg_opendirat(top_fd, ".", &d);
+        if (r < 0)
+                return r;
         struct dirent *de;
         while ((de = readdir(d))) {
                 if (de->d_name[0] == '.')
