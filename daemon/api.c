@@ -274,6 +274,16 @@ static enum MHD_Result answer_decision(req *r) {
 /* The body is complete: hand the staged package to the pipeline and wait. */
 static enum MHD_Result submit_upload(req *r) {
         gate *g = r->a->g;
+        if (r->write_error) {
+                if (r->fd >= 0)
+                        close(r->fd);
+                r->fd = -1;
+                (void) unlinkat(g->staging_fd, r->staging, 0);
+                r->staging[0] = '\0';
+                return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "ServiceException",
+                                 "cannot stage the upload: %s; the package was not decided, send it again",
+                                 strerror(r->write_error));
+        }
         if (r->too_large)
                 return api_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "RequestTooLargeException",
                                  "the package is over the limit of %llu bytes", (unsigned long long) g->settings.limits.package_bytes);
@@ -439,12 +449,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                 r->too_large = true; /* keep reading, stop storing: a clean 413 at the end */
                                 return MHD_YES;
                         }
-                        /* The loop thread only appends to the page cache here; the worker hashes. */
-                        if (r->fd >= 0 && sg_write_all(r->fd, upload_data, n) < 0) {
-                                r->io_error = errno ? errno : EIO;
-                                return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "ServiceException",
-                                                 "cannot stage the upload: %s", strerror(r->io_error));
-                        }
+                        /* The loop thread only appends to the page cache here; the worker hashes.
+                         * A failed write (a full disk) is answered once the body is in: MHD cannot
+                         * send a response in the middle of a request body. */
+                        if (r->fd >= 0 && !r->write_error && sg_write_all(r->fd, upload_data, n) < 0)
+                                r->write_error = errno ? errno : EIO;
                         r->received += n;
                         return MHD_YES;
                 }

@@ -43,7 +43,8 @@ struct req {
         bool conflicting_length;
         char seen_length[32];
         bool responded;
-        int io_error;
+        int io_error;                 /* before the body: answered at once */
+        int write_error;              /* while storing the body: answered after it */
         /* JSON body */
         char *json;
         size_t json_len;

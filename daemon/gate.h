@@ -153,6 +153,12 @@ void gate_inbox_stop(gate *g);
 
 /* pipeline.c */
 job *gate_job_new(gate *g, const char *inbox_name, uint64_t arrival_ns, const char *id);
+/* Undoes a promotion whose record could not be written: current goes back, the release goes. */
+void gate_unpromote(gate *g, const char *function, const char *decision_id);
+/* Start-up: every function's current release must be one a record in the audit file
+ * approved (a crash can come between the swap and the record); otherwise current goes back to
+ * the newest recorded one, or away. */
+void gate_reconcile_releases(gate *g);
 /* The upper bound of histogram bucket i (the last bucket is +Inf). */
 double gate_hist_bound(size_t i);
 void gate_enqueue(gate *g, job *j);

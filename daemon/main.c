@@ -380,6 +380,7 @@ int main(int argc, char **argv) {
          * still holds every package not yet recorded. */
         if ((r = g->adapter->ops->recover(g->adapter)) < 0)
                 gate_log(g, LOG_WARNING, NULL, "could not remove every half-made release: %s", strerror(-r));
+        gate_reconcile_releases(g);
         (void) sg_remove_tree(g->lib_fd, "staging");
         if (mkdirat(g->lib_fd, "staging", 0700) < 0 && errno != EEXIST)
                 return 1;

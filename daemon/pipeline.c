@@ -538,6 +538,24 @@ static void account(gate *g, const job *j) {
                 observe(m->promote_buckets, &m->promote_sum, &m->promote_count, j->promote_seconds);
 }
 
+void gate_unpromote(gate *g, const char *function, const char *decision_id) {
+        int r = g->adapter->ops->unpromote(g->adapter, function, decision_id);
+        if (r < 0)
+                gate_log(g, LOG_ERR, SG_MESSAGE_INTERNAL, "cannot undo the unrecorded promotion of %s (decision %s): %s",
+                         function, decision_id, strerror(-r));
+}
+
+static bool audit_has(void *ctx, const char *decision_id) {
+        gate *g = ctx;
+        return sg_audit_find_decision(g->audit, decision_id, GATE_AUDIT_LOOKBACK, NULL) == 0;
+}
+
+void gate_reconcile_releases(gate *g) {
+        int r = g->adapter->ops->reconcile(g->adapter, audit_has, g);
+        if (r < 0)
+                gate_log(g, LOG_ERR, SG_MESSAGE_INTERNAL, "cannot reconcile pending promotions: %s", strerror(-r));
+}
+
 /* Takes the finished head job off its queue. It must happen before anything that can re-enter
  * the loop's code (an API client's answer runs MHD, which may queue and dispatch new uploads):
  * a job still at the head of an idle queue would be dispatched a second time. */
@@ -562,12 +580,19 @@ static void job_done(uv_work_t *w, int status) {
         uint64_t seq = 0;
         if (j->err == 0) {
                 int r = sg_audit_append(g->audit, j->record, &seq);
-                if (r < 0)
+                if (r < 0) {
                         fail(j, r, "cannot append the decision to the audit file: %s", strerror(-r));
+                        /* No release may stay live without the record that approved it: the swap
+                         * is undone and the release removed (an inbox drop is decided again). */
+                        if (j->promoted_new && j->kind == SG_KIND_FUNCTION)
+                                gate_unpromote(g, j->name, j->id);
+                }
         }
         if (j->err < 0 && j->from_api) {
                 /* The client still holds its package: it gets a 500 and may send it again. */
                 gate_log(g, LOG_ERR, SG_MESSAGE_INTERNAL, "INTERNAL: upload for %s: %s", j->name, j->err_msg);
+                if (j->kind == SG_KIND_FUNCTION && !j->promoted_new)
+                        gate_unpromote(g, j->name, j->id); /* a release made before the failure, if any */
                 if (j->staging[0])
                         (void) unlinkat(g->staging_fd, j->staging, 0);
                 j->staging[0] = '\0';
@@ -603,6 +628,8 @@ static void job_done(uv_work_t *w, int status) {
                 return;
         }
         q->failures = 0;
+        if (j->promoted_new && j->kind == SG_KIND_FUNCTION)
+                (void) g->adapter->ops->settle(g->adapter, j->name, j->id);
         g->decisions++;
         j->seq = seq;
         account(g, j);

@@ -14,6 +14,7 @@
 
 #define STAGE_PREFIX ".stage-"
 #define CURRENT_TMP ".current.tmp"
+#define PENDING_PREFIX ".pending-"
 
 const char *sg_kind_name(sg_kind k) { return k == SG_KIND_LAYER ? "layer" : "function"; }
 
@@ -511,12 +512,25 @@ static int dir_promote(sg_adapter *base, sg_stage *s, const unsigned char digest
                 return -errno;
         if (s->kind == SG_KIND_LAYER)
                 return promote_layer(a, s, record, ret);
-        if (find_own_release(s->parent_fd, digest, record, ret->release))
-                (void) sg_remove_tree(s->parent_fd, s->stage_name);
-        else if ((r = install_release(s, digest, now, record, ret)) < 0)
-                return r;
+        /* The decision is marked pending before its release exists: whatever a crash leaves,
+         * a release without a durable record always has its marker (see reconcile). */
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(record, "decisionId");
+        char marker[64];
+        if (!cJSON_IsString(id) || !sg_uuid_valid(id->valuestring))
+                return -EINVAL;
+        snprintf(marker, sizeof(marker), PENDING_PREFIX "%s", id->valuestring);
         if ((r = open_function_dir(a, s->name, &fn)) < 0)
                 return r;
+        if ((r = sg_write_file_atomic(fn, marker, "", 0, 0644)) < 0) {
+                close(fn);
+                return r;
+        }
+        if (find_own_release(s->parent_fd, digest, record, ret->release))
+                (void) sg_remove_tree(s->parent_fd, s->stage_name);
+        else if ((r = install_release(s, digest, now, record, ret)) < 0) {
+                close(fn);
+                return r;
+        }
         r = swap_current(fn, ret->release);
         close(fn);
         if (r == 0 && snprintf(ret->path, sizeof(ret->path), "%s/functions/%s/releases/%s", a->root, s->name,
@@ -713,6 +727,17 @@ static int recover_dir(int top_fd, bool functions) {
                         continue;
                 if (functions) {
                         (void) unlinkat(sub, CURRENT_TMP, 0);
+                        /* Temp files of an atomic write a crash cut short (a pending marker's). */
+                        DIR *fd = NULL;
+                        if (sg_opendirat(sub, ".", &fd) == 0) {
+                                struct dirent *t;
+                                while ((t = readdir(fd))) {
+                                        size_t len = strlen(t->d_name);
+                                        if (t->d_name[0] == '.' && len > 4 && strcmp(t->d_name + len - 4, ".tmp") == 0)
+                                                (void) unlinkat(sub, t->d_name, 0);
+                                }
+                                closedir(fd);
+                        }
                         int rel = openat(sub, "releases", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                         close(sub);
                         sub = rel;
@@ -753,6 +778,170 @@ static int dir_recover(sg_adapter *base) {
         return r;
 }
 
+static int open_releases(dir_adapter *a, const char *function, int *ret_fn, int *ret_rel) {
+        int fn = -1, r;
+        if ((r = open_function_dir(a, function, &fn)) < 0)
+                return r;
+        int rel = openat(fn, "releases", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (rel < 0) {
+                r = -errno;
+                close(fn);
+                return r;
+        }
+        *ret_fn = fn;
+        *ret_rel = rel;
+        return 0;
+}
+
+static int dir_remove(sg_adapter *base, const char *function, const char *release) {
+        dir_adapter *a = (dir_adapter *) base;
+        int fn = -1, rel = -1, r;
+        char cur[SG_RELEASE_MAX] = "";
+        if (!release[0] || release[0] == '.' || strchr(release, '/'))
+                return -EINVAL;
+        if ((r = open_releases(a, function, &fn, &rel)) < 0)
+                return r;
+        (void) read_current(fn, cur);
+        r = strcmp(cur, release) == 0 ? -EBUSY : sg_remove_tree(rel, release);
+        if (r == 0)
+                r = sg_fsync_dir(rel);
+        close(rel);
+        close(fn);
+        return r;
+}
+
+static int dir_settle(sg_adapter *base, const char *function, const char *decision_id) {
+        dir_adapter *a = (dir_adapter *) base;
+        int fn, r;
+        char marker[64];
+        if (!sg_uuid_valid(decision_id))
+                return -EINVAL;
+        if ((r = open_function_dir(a, function, &fn)) < 0)
+                return r;
+        snprintf(marker, sizeof(marker), PENDING_PREFIX "%s", decision_id);
+        r = unlinkat(fn, marker, 0) < 0 && errno != ENOENT ? -errno : 0;
+        close(fn);
+        return r;
+}
+
+static int decision_of(int releases_fd, const char *release, char ret[37]) {
+        char *text = NULL;
+        int dfd = open_beneath(releases_fd, release, O_RDONLY | O_DIRECTORY, 0);
+        if (dfd < 0)
+                return dfd;
+        int r = sg_read_file(dfd, "release.json", 1 << 20, &text, NULL);
+        close(dfd);
+        cJSON *j = r == 0 ? cJSON_Parse(text) : NULL;
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "decisionId");
+        if (r == 0 && (!cJSON_IsString(id) || !sg_uuid_valid(id->valuestring)))
+                r = -EINVAL;
+        if (r == 0)
+                snprintf(ret, 37, "%s", id->valuestring);
+        cJSON_Delete(j);
+        free(text);
+        return r;
+}
+
+static bool is_pending(int fn, const char *decision_id) {
+        char m[64];
+        snprintf(m, sizeof(m), PENDING_PREFIX "%s", decision_id);
+        return faccessat(fn, m, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* Undoes the pending decision `id` of function fn (fd): every release it made goes, and if one
+ * was current, current goes back to the newest release whose decision is not pending (or
+ * away). The marker is removed last, so a crash in between is undone again at the next start. */
+static int undo_pending(int fn, const char *id) {
+        int rel = openat(fn, "releases", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        char cur[SG_RELEASE_MAX] = "", own[37];
+        release_list l = {0};
+        int r;
+        if (rel < 0)
+                return errno == ENOENT ? 0 : -errno;
+        (void) read_current(fn, cur);
+        if ((r = list_releases(rel, &l)) < 0) {
+                close(rel);
+                return r;
+        }
+        bool undo_current = false;
+        for (size_t i = 0; i < l.n; i++)
+                if (decision_of(rel, l.names[i], own) == 0 && strcmp(own, id) == 0 && strcmp(l.names[i], cur) == 0)
+                        undo_current = true;
+        if (undo_current) {
+                const char *back = NULL;
+                for (size_t i = l.n; i-- > 0 && !back;)
+                        if (decision_of(rel, l.names[i], own) == 0 && strcmp(own, id) != 0 && !is_pending(fn, own))
+                                back = l.names[i];
+                r = back ? swap_current(fn, back)
+                         : (unlinkat(fn, "current", 0) < 0 && errno != ENOENT ? -errno : sg_fsync_dir(fn));
+        }
+        for (size_t i = 0; r == 0 && i < l.n; i++)
+                if (decision_of(rel, l.names[i], own) == 0 && strcmp(own, id) == 0)
+                        r = sg_remove_tree(rel, l.names[i]);
+        if (r == 0)
+                r = sg_fsync_dir(rel);
+        free(l.names);
+        close(rel);
+        return r;
+}
+
+static int dir_unpromote(sg_adapter *base, const char *function, const char *decision_id) {
+        dir_adapter *a = (dir_adapter *) base;
+        int fn, r;
+        char marker[64];
+        if (!sg_uuid_valid(decision_id))
+                return -EINVAL;
+        if ((r = open_function_dir(a, function, &fn)) < 0)
+                return r;
+        r = undo_pending(fn, decision_id);
+        snprintf(marker, sizeof(marker), PENDING_PREFIX "%s", decision_id);
+        if (r == 0 && unlinkat(fn, marker, 0) < 0 && errno != ENOENT)
+                r = -errno;
+        close(fn);
+        return r;
+}
+
+static int dir_reconcile(sg_adapter *base, bool (*recorded)(void *ctx, const char *decision_id), void *ctx) {
+        dir_adapter *a = (dir_adapter *) base;
+        DIR *d = NULL;
+        int fns = open_beneath(a->root_fd, "functions", O_RDONLY | O_DIRECTORY, 0);
+        if (fns < 0)
+                return fns == -ENOENT ? 0 : fns;
+        int r = sg_opendirat(fns, ".", &d);
+        close(fns);
+        if (r < 0)
+                return r;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (!sg_name_valid(de->d_name))
+                        continue;
+                int fn = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                DIR *fd = NULL;
+                if (fn < 0 || sg_opendirat(fn, ".", &fd) < 0) {
+                        if (fn >= 0)
+                                close(fn);
+                        continue;
+                }
+                struct dirent *e;
+                while ((e = readdir(fd))) {
+                        if (strncmp(e->d_name, PENDING_PREFIX, strlen(PENDING_PREFIX)) != 0)
+                                continue;
+                        const char *id = e->d_name + strlen(PENDING_PREFIX);
+                        if (!sg_uuid_valid(id))
+                                continue;
+                        int k = recorded(ctx, id) ? 0 : undo_pending(fn, id);
+                        if (k == 0)
+                                (void) unlinkat(fn, e->d_name, 0);
+                        else if (r == 0)
+                                r = k;
+                }
+                closedir(fd);
+                close(fn);
+        }
+        closedir(d);
+        return r;
+}
+
 static void dir_free(sg_adapter *base) {
         dir_adapter *a = (dir_adapter *) base;
         if (!a)
@@ -770,6 +959,10 @@ static const sg_adapter_ops dir_ops = {
         .current = dir_current,
         .rollback = dir_rollback,
         .previous = dir_previous,
+        .remove = dir_remove,
+        .unpromote = dir_unpromote,
+        .settle = dir_settle,
+        .reconcile = dir_reconcile,
         .facts = dir_facts,
         .prune = dir_prune,
         .recover = dir_recover,

@@ -10,7 +10,10 @@
  *   RUNTIME/layers/L/N/opt/…                          layer version N (Lambda's /opt)
  *
  * and stages into hidden ".stage-ID" directories beside them, which a runtime never reads and
- * recovery removes. Extraction never follows a symlink: every directory is opened beneath the
+ * recovery removes. A promotion writes F/.pending-DECISION_ID (durably) before it installs
+ * the release and swaps current;
+ * the gate settles it once the decision record is durable, and reconcile() undoes promotions
+ * left pending by a crash, so no release stays live without the record that approved it. Extraction never follows a symlink: every directory is opened beneath the
  * release root with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), files are created O_EXCL,
  * and symlinks are created last. Modes are set explicitly (directories 0755, files 0644 or
  * 0755), whatever the umask.
@@ -68,6 +71,18 @@ typedef struct {
         int (*previous)(sg_adapter *a, const char *function, char release[SG_RELEASE_MAX]);
         /* Reads the package facts kept with a release (written by sg_stage_keep_facts). */
         int (*facts)(sg_adapter *a, const char *function, const char *release, sg_release_facts *ret);
+        /* Removes one release (never the current one: -EBUSY). */
+        int (*remove)(sg_adapter *a, const char *function, const char *release);
+        /* The decision's record could not be written: undo its promotion (current goes back to
+         * the newest release whose decision is not pending, or away) and remove its release. */
+        int (*unpromote)(sg_adapter *a, const char *function, const char *decision_id);
+        /* The decision's record is durable: forget that its promotion was pending. */
+        int (*settle)(sg_adapter *a, const char *function, const char *decision_id);
+        /* Start-up: a promotion still pending is one whose record may never have been written
+         * (a crash between the swap and the audit append). recorded(ctx, decision id) says
+         * whether it was; an unrecorded release goes, and current goes back to the newest
+         * release that is not pending (or away). */
+        int (*reconcile)(sg_adapter *a, bool (*recorded)(void *ctx, const char *decision_id), void *ctx);
         /* Keeps the newest `retain` releases (and always current). */
         int (*prune)(sg_adapter *a, const char *function);
         /* Start-up: removes staging leftovers and half-swapped links everywhere. */
