@@ -9,6 +9,8 @@ packages=(
   libuv1-dev libssl-dev libzip-dev zlib1g-dev libcjson-dev libsystemd-dev libmicrohttpd-dev
   # tests
   libcmocka-dev python3 python3-pytest python3-prometheus-client
+  # fuzzing: clang with libFuzzer
+  clang-14 libclang-rt-14-dev llvm-14
   # real tools the tests and the demo use: Info-ZIP, OpenSSL's CLI, curl, jq, journald
   zip unzip openssl curl jq systemd
 )

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine: installs what it needs, builds twice
 # (a normal build and one with -fsanitize=address,undefined) and runs every test (cmocka unit
-# tests and pytest end-to-end tests, all through ctest) in both. Exits non-zero on any failure.
+# tests and pytest end-to-end tests, all through ctest) in both, then builds the libFuzzer
+# targets with clang and runs each for a bounded time. Exits non-zero on any failure.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 "$src/contrib/install-deps.sh"
@@ -31,5 +32,15 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_suite sanitized "${ASAN_BUILD_DIR:-$src/build-asan}" -DSIGNGATE_SANITIZE=ON
 
-if ((status)); then echo "== FAILED"; else echo "== all tests passed (normal and sanitized)"; fi
+# The parsers under libFuzzer (clang, ASan+UBSan), each for SIGNGATE_FUZZ_SECONDS (default 60).
+fuzz_dir=${FUZZ_BUILD_DIR:-$src/build-fuzz}
+echo "== fuzz build ($fuzz_dir)"
+cmake -S "$src" -B "$fuzz_dir" -DCMAKE_C_COMPILER=clang-14 -DSIGNGATE_TESTS=OFF -DSIGNGATE_FUZZ=ON \
+  -DSIGNGATE_FUZZ_SECONDS="${SIGNGATE_FUZZ_SECONDS:-60}" \
+  -DSIGNGATE_FUZZ_SIGNGATE_BIN="${BUILD_DIR:-$src/build}/cli/signgate" >/dev/null
+cmake --build "$fuzz_dir" -j"$jobs" --target fuzzers
+echo "== fuzz tests"
+(cd "$fuzz_dir" && ctest --output-on-failure -L fuzz -j"$jobs") || status=1
+
+if ((status)); then echo "== FAILED"; else echo "== all tests passed (normal, sanitized, fuzzed)"; fi
 exit $status
