@@ -235,8 +235,13 @@ int sg_time_parse(const char *s, int64_t *ret) {
                 return -EINVAL;
         if (se == 60) /* a leap second reads as the next second's start */
                 se = 59;
-        *ret = days_from_civil(y, (unsigned) mo, (unsigned) d) * 86400 + h * 3600 + mi * 60 + se -
-               offset;
+        int64_t t = days_from_civil(y, (unsigned) mo, (unsigned) d) * 86400 + h * 3600 + mi * 60 + se - offset;
+        /* An offset can carry 0000-01-01 or 9999-12-31 past the years RFC 3339 output can
+         * spell: such a time could be read but never written back into a record. */
+        char check[SG_TIME_LEN + 1];
+        if (sg_time_format(t, check) < 0)
+                return -ERANGE;
+        *ret = t;
         return 0;
 }
 
