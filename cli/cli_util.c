@@ -8,6 +8,7 @@
 #include "sg_cli.h"
 #include "sg_query.h"
 
+static int vfail(int code, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static int vfail(int code, const char *fmt, va_list ap) {
         fputs("signgate: ", stderr);
         vfprintf(stderr, fmt, ap);

@@ -820,7 +820,8 @@ static int cmd_revoke_signature(const sg_cli *cli, int argc, char **argv) {
                 return sg_cli_error("--job-id '%s': not a job id", o[0].value);
         if ((r = load_jobs(cli, &jobs)) != 0)
                 return r;
-        _cleanup_(cjson_deletep) cJSON *all = jobs;
+        _cleanup_(cjson_deletep) cJSON *all = jobs; /* frees the ledger copy on every return */
+        (void) all;
         cJSON *job = find_job(jobs, o[0].value);
         const cJSON *st = job ? cJSON_GetObjectItemCaseSensitive(job, "status") : NULL;
         if (!job)

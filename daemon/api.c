@@ -78,6 +78,8 @@ enum MHD_Result api_send_json(req *r, unsigned status, cJSON *body) {
         return ok;
 }
 
+static cJSON *api_error_body(unsigned status, const char *code, const char *fmt, va_list ap)
+        __attribute__((format(printf, 3, 0)));
 static cJSON *api_error_body(unsigned status, const char *code, const char *fmt, va_list ap) {
         char msg[1024];
         (void) vsnprintf(msg, sizeof(msg), fmt, ap);

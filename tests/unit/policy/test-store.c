@@ -615,8 +615,8 @@ static void profile_arn_canonical_rejects_malformed_arns(void **state) {
                 "arn:aws:signer:us-east-1:111111111111:/signing-profiles/Lambda-Prod/abc234defg",
                 "arn:aws:signer:us-east-1:111111111111:/signing-profiles/P/abc234defg",
                 "arn:aws:signer:us-east-1:111111111111:/profiles/LambdaProductionProfile/abc234defg",
-                "arn:aws:signer:us-east-1:111111111111:/signing-profiles/"
-                "A2345678901234567890123456789012345678901234567890123456789012345/zzzzzzzzzz", /* 65-char name */
+                ("arn:aws:signer:us-east-1:111111111111:/signing-profiles/"
+                 "A2345678901234567890123456789012345678901234567890123456789012345/zzzzzzzzzz"), /* 65-char name */
                 "Lambda Prod/abc234defg",
                 "LambdaProductionProfile/abc234defg ",
                 "LambdaProductionProfile@abc234defg",
