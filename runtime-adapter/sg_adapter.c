@@ -778,52 +778,6 @@ static int dir_recover(sg_adapter *base) {
         return r;
 }
 
-static int open_releases(dir_adapter *a, const char *function, int *ret_fn, int *ret_rel) {
-        int fn = -1, r;
-        if ((r = open_function_dir(a, function, &fn)) < 0)
-                return r;
-        int rel = openat(fn, "releases", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (rel < 0) {
-                r = -errno;
-                close(fn);
-                return r;
-        }
-        *ret_fn = fn;
-        *ret_rel = rel;
-        return 0;
-}
-
-static int dir_remove(sg_adapter *base, const char *function, const char *release) {
-        dir_adapter *a = (dir_adapter *) base;
-        int fn = -1, rel = -1, r;
-        char cur[SG_RELEASE_MAX] = "";
-        if (!release[0] || release[0] == '.' || strchr(release, '/'))
-                return -EINVAL;
-        if ((r = open_releases(a, function, &fn, &rel)) < 0)
-                return r;
-        (void) read_current(fn, cur);
-        r = strcmp(cur, release) == 0 ? -EBUSY : sg_remove_tree(rel, release);
-        if (r == 0)
-                r = sg_fsync_dir(rel);
-        close(rel);
-        close(fn);
-        return r;
-}
-
-static int dir_settle(sg_adapter *base, const char *function, const char *decision_id) {
-        dir_adapter *a = (dir_adapter *) base;
-        int fn, r;
-        char marker[64];
-        if (!sg_uuid_valid(decision_id))
-                return -EINVAL;
-        if ((r = open_function_dir(a, function, &fn)) < 0)
-                return r;
-        snprintf(marker, sizeof(marker), PENDING_PREFIX "%s", decision_id);
-        r = unlinkat(fn, marker, 0) < 0 && errno != ENOENT ? -errno : 0;
-        close(fn);
-        return r;
-}
-
 static int decision_of(int releases_fd, const char *release, char ret[37]) {
         char *text = NULL;
         int dfd = open_beneath(releases_fd, release, O_RDONLY | O_DIRECTORY, 0);
@@ -885,7 +839,9 @@ static int undo_pending(int fn, const char *id) {
         return r;
 }
 
-static int dir_unpromote(sg_adapter *base, const char *function, const char *decision_id) {
+/* Ends a pending decision of function: with undo, its promotion is undone first (its record
+ * could not be written); either way its marker goes. */
+static int finish_pending(sg_adapter *base, const char *function, const char *decision_id, bool undo) {
         dir_adapter *a = (dir_adapter *) base;
         int fn, r;
         char marker[64];
@@ -893,12 +849,20 @@ static int dir_unpromote(sg_adapter *base, const char *function, const char *dec
                 return -EINVAL;
         if ((r = open_function_dir(a, function, &fn)) < 0)
                 return r;
-        r = undo_pending(fn, decision_id);
+        r = undo ? undo_pending(fn, decision_id) : 0;
         snprintf(marker, sizeof(marker), PENDING_PREFIX "%s", decision_id);
         if (r == 0 && unlinkat(fn, marker, 0) < 0 && errno != ENOENT)
                 r = -errno;
         close(fn);
         return r;
+}
+
+static int dir_unpromote(sg_adapter *base, const char *function, const char *decision_id) {
+        return finish_pending(base, function, decision_id, true);
+}
+
+static int dir_settle(sg_adapter *base, const char *function, const char *decision_id) {
+        return finish_pending(base, function, decision_id, false);
 }
 
 static int dir_reconcile(sg_adapter *base, bool (*recorded)(void *ctx, const char *decision_id), void *ctx) {
@@ -959,7 +923,6 @@ static const sg_adapter_ops dir_ops = {
         .current = dir_current,
         .rollback = dir_rollback,
         .previous = dir_previous,
-        .remove = dir_remove,
         .unpromote = dir_unpromote,
         .settle = dir_settle,
         .reconcile = dir_reconcile,

@@ -71,8 +71,6 @@ typedef struct {
         int (*previous)(sg_adapter *a, const char *function, char release[SG_RELEASE_MAX]);
         /* Reads the package facts kept with a release (written by sg_stage_keep_facts). */
         int (*facts)(sg_adapter *a, const char *function, const char *release, sg_release_facts *ret);
-        /* Removes one release (never the current one: -EBUSY). */
-        int (*remove)(sg_adapter *a, const char *function, const char *release);
         /* The decision's record could not be written: undo its promotion (current goes back to
          * the newest release whose decision is not pending, or away) and remove its release. */
         int (*unpromote)(sg_adapter *a, const char *function, const char *decision_id);
