@@ -31,6 +31,7 @@ canonical bytes, DESIGN §4).
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -53,6 +54,24 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import zipcraft  # noqa: E402
+
+
+class UnixHTTP(http.client.HTTPConnection):
+    """http.client over the gate's unix socket: UnixHTTP(path, timeout)."""
+
+    def __init__(self, path, timeout: float = 60.0):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = str(path)
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        try:
+            s.connect(self.unix_path)
+        except OSError:
+            s.close()
+            raise
+        self.sock = s
 
 JOURNAL_SOCKET = "/run/systemd/journal/socket"
 JOURNALD = "/lib/systemd/systemd-journald"

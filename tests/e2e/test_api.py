@@ -33,7 +33,7 @@ from typing import Optional
 import pytest
 
 import zipcraft
-from gate import (Gate, RELEASE_RE, TIME_RE, check_journal, check_record_shape, digest,  # noqa: F401
+from gate import (UnixHTTP, Gate, RELEASE_RE, TIME_RE, check_journal, check_record_shape, digest,  # noqa: F401
                   expected_tree, gate, gate_mod, journald, now_utc, package, poll, signgated,
                   simple_package, stamp, strip_chain, tree, unsigned_with_foreign_signature)
 
@@ -136,20 +136,12 @@ def curl(sock, method: str, path: str, *extra, body=None, upload=None, stdin_dat
                 stderr=err.decode(errors="replace"), what=what)
 
 
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout: float = 30):
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = str(path)
-
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        s.connect(self.unix_path)
-        self.sock = s
+def UnixHTTPConnection(path, timeout: float = 30):
+    return UnixHTTP(path, timeout)
 
 
 def hc(sock, method: str, path: str, body: Optional[bytes] = None, headers: Optional[dict] = None,
-       conn: Optional[UnixHTTPConnection] = None) -> Resp:
+       conn: Optional[UnixHTTP] = None) -> Resp:
     """One request with http.client (the path is sent exactly as given)."""
     own = conn is None
     conn = conn or UnixHTTPConnection(sock)

@@ -12,18 +12,9 @@ import socket
 import threading
 from collections import Counter
 
-from gate import Policy, gate, journald, signgated  # noqa: F401
+from gate import UnixHTTP, Policy, gate, journald, signgated  # noqa: F401
 from test_gate_inbox import enforce_policy, simple_package
 
-
-class UnixHTTP(http.client.HTTPConnection):
-    def __init__(self, path):
-        super().__init__("localhost", timeout=120)
-        self.path_ = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.path_)
 
 
 def test_concurrent_uploads_and_inbox_drops_each_get_one_record(gate, signer):
@@ -37,7 +28,7 @@ def test_concurrent_uploads_and_inbox_drops_each_get_one_record(gate, signer):
 
     def client(k):
         for fn, body in jobs[k::8]:
-            c = UnixHTTP(sock)
+            c = UnixHTTP(sock, 120)
             try:
                 c.request("PUT", "/v1/functions/%s/code" % fn, body=body)
                 r = c.getresponse()

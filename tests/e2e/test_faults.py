@@ -43,7 +43,7 @@ from pathlib import Path
 
 import pytest
 
-from gate import (Gate, Policy, digest, expected_tree, gate, journald, package, poll,  # noqa: F401
+from gate import (UnixHTTP, Gate, Policy, digest, expected_tree, gate, journald, package, poll,  # noqa: F401
                   signgated, simple_package, tree, unsigned_with_foreign_signature)
 
 INTERNAL_MESSAGE_ID = "742e36cfcbc04555a4d4d7ecb4917095"
@@ -62,21 +62,6 @@ UPLOAD_THREADS = 3
 
 # --------------------------------------------------------------------------
 # helpers
-
-class UnixHTTP(http.client.HTTPConnection):
-    def __init__(self, path, timeout: float = 60.0):
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = str(path)
-
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        try:
-            s.connect(self.unix_path)
-        except OSError:
-            s.close()
-            raise
-        self.sock = s
 
 
 def api_sock(g: Gate) -> Path:

@@ -27,7 +27,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from gate import Gate, Policy, gate, journald, package, poll, signgated  # noqa: F401
+from gate import UnixHTTP, Gate, Policy, gate, journald, package, poll, signgated  # noqa: F401
 
 LOAD_SECONDS = float(os.environ.get("SIGNGATE_LOAD_SECONDS", "20"))
 # The warm-up runs the same load until the gate has made this many decisions (its in-memory
@@ -45,21 +45,6 @@ CHURN = ["churn0", "churn1"]
 SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "UndefinedBehaviorSanitizer")
 SEED = int(os.environ.get("SIGNGATE_LOAD_SEED", "4242"))
 
-
-class UnixHTTP(http.client.HTTPConnection):
-    def __init__(self, path, timeout: float = 60.0):
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = str(path)
-
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        try:
-            s.connect(self.unix_path)
-        except OSError:
-            s.close()
-            raise
-        self.sock = s
 
 
 def call(sock: Path, method: str, path: str, body=None, timeout: float = 60.0):
