@@ -1100,6 +1100,33 @@ struct val {
 	cJSON *own;
 };
 
+/* Evaluation state: how many more JSON values evaluation may build. Every container made and
+ * every value copied out of the document is charged, so an expression whose result doubles
+ * at each step ("[@,@] | [@,@] | ...") fails with -E2BIG instead of exhausting memory. */
+struct ev {
+	size_t budget;
+};
+
+/* Charges n values; -E2BIG when the budget cannot cover them. */
+static int charge(struct ev *e, size_t n)
+{
+	if (n > e->budget)
+		return -E2BIG;
+	e->budget -= n;
+	return 0;
+}
+
+/* Values in v's tree, counting stops once past limit (so a huge tree costs at most limit+1). */
+static size_t count_values(const cJSON *v, size_t limit)
+{
+	size_t n = 1;
+	const cJSON *c;
+
+	for (c = v->child; c != NULL && n <= limit; c = c->next)
+		n += count_values(c, limit - n);
+	return n;
+}
+
 static const cJSON *val_node(const struct val *v)
 {
 	return v->own != NULL ? v->own : v->ref;
@@ -1122,14 +1149,20 @@ static void val_clear(struct val *v)
 
 /* Moves v out as an owned tree: the tree itself when owned, a deep copy when borrowed, a
  * fresh null when null. v is left empty, also on failure. */
-static int val_take(struct val *v, cJSON **out)
+static int val_take(struct ev *e, struct val *v, cJSON **out)
 {
 	cJSON *c;
+	int rc;
 
 	if (v->own != NULL) {
 		*out = v->own;
 		v->own = NULL;
 		return 0;
+	}
+	rc = charge(e, v->ref != NULL ? count_values(v->ref, e->budget) : 1);
+	if (rc < 0) {
+		v->ref = NULL;
+		return rc;
 	}
 	c = v->ref != NULL ? cJSON_Duplicate(v->ref, true) : cJSON_CreateNull();
 	v->ref = NULL;
@@ -1198,9 +1231,9 @@ static const cJSON *lookup_index(const cJSON *cur, long idx)
 	return cJSON_GetArrayItem(cur, (int)idx);
 }
 
-static int eval(const struct node *n, const cJSON *cur, struct val *out);
+static int eval(struct ev *e, const struct node *n, const cJSON *cur, struct val *out);
 
-static int eval_chain(const struct node *n, const cJSON *cur, struct val *out)
+static int eval_chain(struct ev *e, const struct node *n, const cJSON *cur, struct val *out)
 {
 	struct val acc = { .ref = cur, .own = NULL }, next = { 0 };
 	size_t i;
@@ -1210,7 +1243,7 @@ static int eval_chain(const struct node *n, const cJSON *cur, struct val *out)
 		/* Every supported construct maps null to null, so the rest can be skipped. */
 		if (val_is_null(&acc))
 			break;
-		rc = eval(n->kids[i], val_node(&acc), &next);
+		rc = eval(e, n->kids[i], val_node(&acc), &next);
 		if (rc < 0)
 			goto out;
 		if (acc.own != NULL) {
@@ -1223,7 +1256,7 @@ static int eval_chain(const struct node *n, const cJSON *cur, struct val *out)
 			} else if (next.ref != NULL) {
 				cJSON *copy = NULL;
 
-				rc = val_take(&next, &copy);
+				rc = val_take(e, &next, &copy);
 				if (rc < 0)
 					goto out;
 				next.own = copy;
@@ -1242,20 +1275,20 @@ out:
 }
 
 /* Applies rhs to el and appends the result to list unless it is null. */
-static int project_one(const struct node *rhs, const cJSON *el, cJSON *list)
+static int project_one(struct ev *e, const struct node *rhs, const cJSON *el, cJSON *list)
 {
 	struct val r = { .ref = el, .own = NULL };
 	cJSON *item = NULL;
 	int rc = 0;
 
 	if (rhs != NULL) {
-		rc = eval(rhs, el, &r);
+		rc = eval(e, rhs, el, &r);
 		if (rc < 0)
 			goto out;
 	}
 	if (val_is_null(&r))
 		goto out;
-	rc = val_take(&r, &item);
+	rc = val_take(e, &r, &item);
 	if (rc < 0)
 		goto out;
 	/* Only fails for NULL arguments, which cannot happen here; kept as a check anyway. */
@@ -1270,7 +1303,7 @@ out:
 	return rc;
 }
 
-static int eval_project(const struct node *n, const cJSON *cur, struct val *out)
+static int eval_project(struct ev *e, const struct node *n, const cJSON *cur, struct val *out)
 {
 	struct val base = { .ref = cur, .own = NULL };
 	const cJSON *b, *el, *sub;
@@ -1278,13 +1311,16 @@ static int eval_project(const struct node *n, const cJSON *cur, struct val *out)
 	int rc = 0;
 
 	if (n->lhs != NULL) {
-		rc = eval(n->lhs, cur, &base);
+		rc = eval(e, n->lhs, cur, &base);
 		if (rc < 0)
 			goto out;
 	}
 	b = val_node(&base);
 	/* Projecting over the wrong type is null, not an empty list. */
 	if (n->proj == PJ_VALUES ? !cJSON_IsObject(b) : !cJSON_IsArray(b))
+		goto out;
+	rc = charge(e, 1);
+	if (rc < 0)
 		goto out;
 	list = cJSON_CreateArray();
 	if (list == NULL) {
@@ -1296,12 +1332,12 @@ static int eval_project(const struct node *n, const cJSON *cur, struct val *out)
 	for (el = b->child; el != NULL; el = el->next) {
 		if (n->proj == PJ_FLATTEN && cJSON_IsArray(el)) {
 			for (sub = el->child; sub != NULL; sub = sub->next) {
-				rc = project_one(n->rhs, sub, list);
+				rc = project_one(e, n->rhs, sub, list);
 				if (rc < 0)
 					goto out;
 			}
 		} else {
-			rc = project_one(n->rhs, el, list);
+			rc = project_one(e, n->rhs, el, list);
 			if (rc < 0)
 				goto out;
 		}
@@ -1314,7 +1350,7 @@ out:
 	return rc;
 }
 
-static int eval_multi(const struct node *n, const cJSON *cur, struct val *out)
+static int eval_multi(struct ev *e, const struct node *n, const cJSON *cur, struct val *out)
 {
 	struct val r = { 0 };
 	cJSON *container = NULL, *item = NULL;
@@ -1324,16 +1360,19 @@ static int eval_multi(const struct node *n, const cJSON *cur, struct val *out)
 	/* A multiselect of null is null, not a list or object of nulls. */
 	if (cur == NULL || cJSON_IsNull(cur))
 		goto out;
+	rc = charge(e, 1);
+	if (rc < 0)
+		goto out;
 	container = n->kind == ND_MULTI_HASH ? cJSON_CreateObject() : cJSON_CreateArray();
 	if (container == NULL) {
 		rc = -ENOMEM;
 		goto out;
 	}
 	for (i = 0; i < n->nkids; i++) {
-		rc = eval(n->kids[i], cur, &r);
+		rc = eval(e, n->kids[i], cur, &r);
 		if (rc < 0)
 			goto out;
-		rc = val_take(&r, &item);
+		rc = val_take(e, &r, &item);
 		if (rc < 0)
 			goto out;
 		/* The parser made hash keys unique, so adding never shadows an earlier member.
@@ -1355,7 +1394,7 @@ out:
 }
 
 /* Recursion is bounded by the tree height, which the parser caps at SG_QUERY_MAX_DEPTH. */
-static int eval(const struct node *n, const cJSON *cur, struct val *out)
+static int eval(struct ev *e, const struct node *n, const cJSON *cur, struct val *out)
 {
 	*out = (struct val){ 0 };
 	switch (n->kind) {
@@ -1369,12 +1408,12 @@ static int eval(const struct node *n, const cJSON *cur, struct val *out)
 		out->ref = lookup_index(cur, n->index);
 		return 0;
 	case ND_CHAIN:
-		return eval_chain(n, cur, out);
+		return eval_chain(e, n, cur, out);
 	case ND_PROJECT:
-		return eval_project(n, cur, out);
+		return eval_project(e, n, cur, out);
 	case ND_MULTI_LIST:
 	case ND_MULTI_HASH:
-		return eval_multi(n, cur, out);
+		return eval_multi(e, n, cur, out);
 	}
 	return -EINVAL;
 }
@@ -1385,6 +1424,7 @@ int sg_query_eval(const cJSON *root, const char *expr, cJSON **ret, char *errbuf
 	struct tok *toks = NULL;
 	struct node *tree = NULL;
 	struct val v = { 0 };
+	struct ev e = { .budget = SG_QUERY_MAX_VALUES };
 	size_t len, ntok = 0;
 	int rc = 0;
 
@@ -1415,15 +1455,18 @@ int sg_query_eval(const cJSON *root, const char *expr, cJSON **ret, char *errbuf
 		rc = fail_at_token(&p, peek(&p, 0), NULL);
 		goto out;
 	}
-	rc = eval(tree, root, &v);
+	rc = eval(&e, tree, root, &v);
 	if (rc < 0)
 		goto out;
 	if (val_is_null(&v))
 		val_clear(&v); /* a borrowed JSON null and "no match" both become a fresh null */
-	rc = val_take(&v, ret);
+	rc = val_take(&e, &v, ret);
 out:
 	if (rc == -ENOMEM)
 		set_err(p.errbuf, p.errlen, "out of memory");
+	if (rc == -E2BIG)
+		set_err(p.errbuf, p.errlen, "the result would hold more than "
+			SG_QUERY_STR(SG_QUERY_MAX_VALUES) " values");
 	val_clear(&v);
 	node_free(tree);
 	toks_free(toks, ntok);

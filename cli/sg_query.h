@@ -27,6 +27,11 @@
 /* Deepest nesting accepted, both for the parser's recursion and for the parsed tree,
  * which bounds the evaluator's recursion as well. */
 #define SG_QUERY_MAX_DEPTH 64
+/* Most JSON values evaluation may build (containers made plus values copied from the
+ * document): far above any real listing, far below what exhausts memory. */
+#define SG_QUERY_MAX_VALUES 1000000
+#define SG_QUERY_STR_(x) #x
+#define SG_QUERY_STR(x) SG_QUERY_STR_(x)
 /* Deepest document sg_query_print_text walks: the same limit cJSON_Parse enforces. */
 #define SG_QUERY_MAX_PRINT_DEPTH CJSON_NESTING_LIMIT
 
@@ -34,7 +39,8 @@
  * (cJSON_CreateNull() for no match) and 0 is returned. root may be NULL (treated as null).
  * On a syntax error, an unsupported feature, an expression over SG_QUERY_MAX_EXPR_LEN bytes or
  * nested deeper than SG_QUERY_MAX_DEPTH returns -EINVAL and writes a one-line reason
- * (e.g. "unexpected '}' at offset 12") into errbuf; -ENOMEM when out of memory.
+ * (e.g. "unexpected '}' at offset 12") into errbuf; -E2BIG when the result (or an
+ * intermediate one) would need more than SG_QUERY_MAX_VALUES values; -ENOMEM when out of memory.
  * On any error *ret is NULL. errbuf may be NULL when errlen is 0. Never modifies root. */
 int sg_query_eval(const cJSON *root, const char *expr, cJSON **ret, char *errbuf, size_t errlen);
 

@@ -803,6 +803,84 @@ static void test_allocation_failures_return_enomem_without_leaking(void **state)
 	cJSON_Delete(doc);
 }
 
+/* "[@,@]" doubles its input: 40 of them in a pipe would need 2^40 values. The evaluator must
+ * stop at SG_QUERY_MAX_VALUES with -E2BIG and a reason, not try to build the result. */
+static void test_eval_refuses_result_growing_past_value_budget(void **state)
+{
+	char expr[SG_QUERY_MAX_EXPR_LEN + 1] = "@";
+	char err[128];
+	cJSON *doc = parse_or_die("{\"a\": [1, 2, 3, 4]}"), *res = NULL;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 40; i++)
+		strcat(expr, " | [@, @]");
+	assert_int_equal(sg_query_eval(doc, expr, &res, err, sizeof(err)), -E2BIG);
+	assert_null(res);
+	assert_string_equal(err, "the result would hold more than 1000000 values");
+	/* the same doubling through projections and hashes */
+	strcpy(expr, "a");
+	for (i = 0; i < 30; i++)
+		strcat(expr, " | {x: @, y: @}");
+	assert_int_equal(sg_query_eval(doc, expr, &res, err, sizeof(err)), -E2BIG);
+	assert_null(res);
+	cJSON_Delete(doc);
+}
+
+/* Below the budget the same shape evaluates: 2^10 copies of a 5-value list is ~6k values. */
+static void test_eval_builds_results_within_value_budget(void **state)
+{
+	char expr[512] = "a";
+	char err[128];
+	cJSON *doc = parse_or_die("{\"a\": [1, 2, 3, 4]}"), *res = NULL, *leaf;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 10; i++)
+		strcat(expr, " | [@, @]");
+	assert_int_equal(sg_query_eval(doc, expr, &res, err, sizeof(err)), 0);
+	for (leaf = res, i = 0; i < 10; i++) {
+		assert_int_equal(cJSON_GetArraySize(leaf), 2);
+		leaf = cJSON_GetArrayItem(leaf, 1);
+	}
+	assert_int_equal(cJSON_GetArraySize(leaf), 4);
+	assert_int_equal(cJSON_GetArrayItem(leaf, 3)->valueint, 4);
+	cJSON_Delete(res);
+	cJSON_Delete(doc);
+}
+
+/* A borrowed document larger than the budget is refused when it would have to be copied out,
+ * but walking it without copying (a field of it) is free. */
+static void test_eval_charges_copies_of_the_document(void **state)
+{
+	cJSON *doc = cJSON_CreateObject(), *big = cJSON_CreateArray(), *res = NULL;
+	char err[128];
+	int i;
+
+	(void)state;
+	assert_non_null(doc);
+	assert_non_null(big);
+	for (i = 0; i < SG_QUERY_MAX_VALUES; i++)
+		assert_true(cJSON_AddItemToArray(big, cJSON_CreateNull()));
+	cJSON_AddItemToObject(doc, "big", big);
+	cJSON_AddNumberToObject(doc, "n", 7);
+	/* big plus its elements is one value over the budget */
+	assert_int_equal(sg_query_eval(doc, "big", &res, err, sizeof(err)), -E2BIG);
+	assert_null(res);
+	assert_int_equal(sg_query_eval(doc, "n", &res, err, sizeof(err)), 0);
+	assert_int_equal(res->valueint, 7);
+	cJSON_Delete(res);
+	assert_int_equal(sg_query_eval(doc, "big[-1]", &res, err, sizeof(err)), 0);
+	assert_true(cJSON_IsNull(res));
+	cJSON_Delete(res);
+	cJSON_Delete(cJSON_DetachItemFromArray(big, 0));
+	/* exactly at the budget: big and its remaining elements */
+	assert_int_equal(sg_query_eval(doc, "big", &res, err, sizeof(err)), 0);
+	assert_int_equal(cJSON_GetArraySize(res), SG_QUERY_MAX_VALUES - 1);
+	cJSON_Delete(res);
+	cJSON_Delete(doc);
+}
+
 /* -------------------------------------------------------------------------------------- */
 /* Text output                                                                            */
 /* -------------------------------------------------------------------------------------- */
@@ -988,6 +1066,9 @@ int main(void)
 		cmocka_unit_test(test_nesting_depth_is_capped),
 		cmocka_unit_test(test_bad_arguments_return_einval_and_errbuf_is_optional),
 		cmocka_unit_test(test_allocation_failures_return_enomem_without_leaking),
+		cmocka_unit_test(test_eval_refuses_result_growing_past_value_budget),
+		cmocka_unit_test(test_eval_builds_results_within_value_budget),
+		cmocka_unit_test(test_eval_charges_copies_of_the_document),
 		cmocka_unit_test(test_text_output_prints_scalars_raw_and_null_as_none),
 		cmocka_unit_test(test_text_output_prints_lists_per_aws_cli_rules),
 		cmocka_unit_test(test_text_output_prints_objects_sorted_with_nested_values_below),
