@@ -6,7 +6,8 @@
  * into a private staging file as it arrives (never buffered whole); once complete, the
  * connection is suspended, the package joins its function's queue like an inbox drop, and
  * the connection is resumed with the decision once the record is durable. JSON bodies are
- * capped at API_JSON_MAX. The peer is read with SO_PEERCRED on the connection's fd. */
+ * capped at API_JSON_MAX. The peer is read with SO_PEERCRED on the connection's fd. Which
+ * route a request takes, and what its JSON body may say, is api_route.c's (no I/O there). */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -28,7 +29,6 @@
 #include "gate.h"
 #include "sg_journal.h"
 
-#define API_JSON_MAX (64 * 1024)
 #define API_HEADER_MEMORY (8 * 1024)
 #define API_CONNECTIONS 64
 #define API_IDLE_TIMEOUT 30
@@ -105,6 +105,8 @@ enum MHD_Result api_error(req *r, unsigned status, const char *code, const char 
         return api_send_json(r, status, j);
 }
 
+enum MHD_Result api_send_problem(req *r, const api_problem *p) { return api_error(r, p->status, p->code, "%s", p->message); }
+
 /* ---- authorization ------------------------------------------------------------------- */
 
 static bool listed(const char (*names)[64], size_t n, const char *name) {
@@ -162,13 +164,13 @@ static enum MHD_Result deny(req *r, int needed) {
                         cJSON_AddNumberToObject(peer, "gid", r->cred.gid);
                         cJSON_AddNumberToObject(peer, "pid", r->cred.pid);
                 }
-                cJSON_AddStringToObject(ev, "method", r->method);
-                cJSON_AddStringToObject(ev, "path", r->path);
+                cJSON_AddStringToObject(ev, "method", r->m.method);
+                cJSON_AddStringToObject(ev, "path", r->m.path);
                 cJSON_AddStringToObject(ev, "required", role_word(needed));
         }
         char msg[1400];
         if (snprintf(msg, sizeof(msg), "API access denied: uid %u gid %u pid %d may not %s %s (needs the %s role)",
-                     (unsigned) r->cred.uid, (unsigned) r->cred.gid, (int) r->cred.pid, r->method, r->path,
+                     (unsigned) r->cred.uid, (unsigned) r->cred.gid, (int) r->cred.pid, r->m.method, r->m.path,
                      role_word(needed)) >= (int) sizeof(msg))
                 msg[sizeof(msg) - 1] = '\0';
         g->metrics.denied++;
@@ -176,57 +178,11 @@ static enum MHD_Result deny(req *r, int needed) {
         snprintf(f_uid, sizeof(f_uid), "SIGNGATE_PEER_UID=%u", (unsigned) r->cred.uid);
         snprintf(f_gid, sizeof(f_gid), "SIGNGATE_PEER_GID=%u", (unsigned) r->cred.gid);
         snprintf(f_pid, sizeof(f_pid), "SIGNGATE_PEER_PID=%d", (int) r->cred.pid);
-        snprintf(f_path, sizeof(f_path), "SIGNGATE_REQUEST=%.15s %.1023s", r->method, r->path);
+        snprintf(f_path, sizeof(f_path), "SIGNGATE_REQUEST=%.15s %.1023s", r->m.method, r->m.path);
         const char *const fields[] = {f_uid, f_gid, f_pid, f_path, "SIGNGATE_OUTCOME=denied", NULL};
         gate_audit_event(g, ev, LOG_WARNING, SG_MESSAGE_DENIED, fields, msg);
         return api_error(r, MHD_HTTP_FORBIDDEN, "AccessDeniedException", "uid %u may not %s %s: the %s role is required",
-                         (unsigned) r->cred.uid, r->method, r->path, role_word(needed));
-}
-
-/* ---- routing -------------------------------------------------------------------------- */
-
-/* Splits path into at most 6 segments; false for a path that is not /a/b/… */
-static bool split(const char *path, char seg[6][API_SEG_MAX], size_t *n) {
-        *n = 0;
-        if (path[0] != '/')
-                return false;
-        for (const char *p = path + 1; *p;) {
-                size_t len = strcspn(p, "/");
-                if (len == 0 || len >= API_SEG_MAX || *n == 6)
-                        return false;
-                memcpy(seg[*n], p, len);
-                seg[*n][len] = '\0';
-                (*n)++;
-                p += len + (p[len] == '/');
-        }
-        return true;
-}
-
-static const api_route *route_find(const char *method, const char *path, char args[2][API_SEG_MAX], bool *path_known) {
-        char seg[6][API_SEG_MAX];
-        size_t n;
-        *path_known = false;
-        if (!split(path, seg, &n))
-                return NULL;
-        for (const api_route *rt = api_routes; rt->method; rt++) {
-                char pseg[6][API_SEG_MAX];
-                size_t pn, na = 0;
-                if (!split(rt->pattern, pseg, &pn) || pn != n)
-                        continue;
-                bool ok = true;
-                for (size_t i = 0; i < n && ok; i++) {
-                        if (strcmp(pseg[i], "{}") == 0)
-                                memcpy(args[na++], seg[i], API_SEG_MAX);
-                        else
-                                ok = strcmp(pseg[i], seg[i]) == 0;
-                }
-                if (!ok)
-                        continue;
-                *path_known = true;
-                if (strcmp(rt->method, method) == 0)
-                        return rt;
-        }
-        return NULL;
+                         (unsigned) r->cred.uid, r->m.method, r->m.path, role_word(needed));
 }
 
 /* ---- package uploads ------------------------------------------------------------------ */
@@ -297,7 +253,7 @@ static enum MHD_Result submit_upload(req *r) {
         r->fd = -1;
         /* args[0] passed sg_name_valid(): at most 64 bytes, so the name always fits. */
         char name[GATE_INBOX_NAME_MAX + 1];
-        if (snprintf(name, sizeof(name), "%.64s%s", r->args[0], r->kind == SG_KIND_LAYER ? ".layer.zip" : ".zip") >=
+        if (snprintf(name, sizeof(name), "%.64s%s", r->m.args[0], r->kind == SG_KIND_LAYER ? ".layer.zip" : ".zip") >=
             (int) sizeof(name))
                 return api_error(r, MHD_HTTP_BAD_REQUEST, "InvalidParameterValueException", "name too long");
         job *j = gate_job_new(g, name, uv_hrtime(), r->id);
@@ -306,7 +262,7 @@ static enum MHD_Result submit_upload(req *r) {
         j->from_api = true;
         j->kind = r->kind;
         j->has_name = true;
-        snprintf(j->name, sizeof(j->name), "%.64s", r->args[0]);
+        snprintf(j->name, sizeof(j->name), "%.64s", r->m.args[0]);
         snprintf(j->staging, sizeof(j->staging), "%s", r->staging);
         r->staging[0] = '\0'; /* the job owns the staging file now */
         j->uid = r->cred.uid;
@@ -323,8 +279,6 @@ static enum MHD_Result submit_upload(req *r) {
         gate_dispatch(g);
         return MHD_YES;
 }
-
-static bool body_allowed(const api_route *rt) { return rt->body != API_BODY_NONE; }
 
 static enum MHD_Result count_lengths(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
         req *r = cls;
@@ -346,9 +300,6 @@ static enum MHD_Result begin(api *a, struct MHD_Connection *conn, const char *ur
         r->a = a;
         r->conn = conn;
         r->fd = -1;
-        snprintf(r->method, sizeof(r->method), "%s", method);
-        if (snprintf(r->path, sizeof(r->path), "%s", url) >= (int) sizeof(r->path))
-                r->path_too_long = true;
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         socklen_t len = sizeof(r->cred);
         r->cred.uid = (uid_t) -1;
@@ -357,21 +308,19 @@ static enum MHD_Result begin(api *a, struct MHD_Connection *conn, const char *ur
                 r->no_cred = true;
         /* Two Content-Length headers that disagree are a request smuggling classic: refused. */
         (void) MHD_get_connection_values(conn, MHD_HEADER_KIND, count_lengths, r);
-        bool known = false;
-        r->route = r->path_too_long ? NULL : route_find(method, url, r->args, &known);
-        r->path_known = known;
-        if (!r->route)
+        if (api_route_match(method, url, &r->m, &r->refusal) < 0)
                 return MHD_YES;
-        if (r->route->role != API_ROLE_NONE && (r->no_cred || peer_role(g, &r->cred) < r->route->role)) {
+        const api_route *rt = r->m.route;
+        if (rt->role != API_ROLE_NONE && (r->no_cred || peer_role(g, &r->cred) < rt->role)) {
                 r->denied = true;
                 return MHD_YES;
         }
-        if (r->route->body == API_BODY_PACKAGE) {
-                if (!sg_name_valid(r->args[0])) {
+        if (rt->body == API_BODY_PACKAGE) {
+                if (api_route_check_upload(&r->m, &r->refusal) < 0) {
                         r->bad_name = true;
                         return MHD_YES;
                 }
-                r->kind = r->route->kind;
+                r->kind = rt->endpoint == API_EP_PUBLISH_LAYER_VERSION ? SG_KIND_LAYER : SG_KIND_FUNCTION;
                 const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
                 uint64_t declared;
                 if (cl && sg_parse_u64(cl, 0, UINT64_MAX, &declared) == 0 && declared > g->settings.limits.package_bytes) {
@@ -398,22 +347,16 @@ static enum MHD_Result begin(api *a, struct MHD_Connection *conn, const char *ur
  * MHD_YES with r->responded false when the request goes on. */
 static enum MHD_Result early_answer(req *r) {
         gate *g = r->a->g;
-        if (r->path_too_long)
-                return api_error(r, MHD_HTTP_NOT_FOUND, "ResourceNotFoundException", "no such resource");
-        if (!r->route)
-                return r->path_known ? api_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "MethodNotAllowedException",
-                                                 "%s is not allowed on %s", r->method, r->path)
-                                     : api_error(r, MHD_HTTP_NOT_FOUND, "ResourceNotFoundException", "no such resource: %s",
-                                                 r->path);
+        if (!r->m.route)
+                return api_send_problem(r, &r->refusal); /* 404 or 405 */
         if (r->denied)
-                return deny(r, r->route->role);
+                return deny(r, r->m.route->role);
         if (r->bad_name)
-                return api_error(r, MHD_HTTP_BAD_REQUEST, "InvalidParameterValueException",
-                                 "'%s' is not a valid name: [A-Za-z0-9_-]{1,64}", r->args[0]);
+                return api_send_problem(r, &r->refusal);
         if (r->io_error)
                 return api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "ServiceException", "cannot stage the upload: %s",
                                  strerror(r->io_error));
-        if (r->route->body == API_BODY_PACKAGE && r->too_large && !r->counted_upload)
+        if (r->m.route->body == API_BODY_PACKAGE && r->too_large && !r->counted_upload)
                 return api_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "RequestTooLargeException",
                                  "the package is over the limit of %llu bytes", (unsigned long long) g->settings.limits.package_bytes);
         if (r->conflicting_length)
@@ -442,11 +385,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (*upload_data_size > 0) {
                 size_t n = *upload_data_size;
                 *upload_data_size = 0;
-                if (!body_allowed(r->route)) {
+                if (r->m.route->body == API_BODY_NONE) {
                         r->unexpected_body = true;
                         return MHD_YES;
                 }
-                if (r->route->body == API_BODY_PACKAGE) {
+                if (r->m.route->body == API_BODY_PACKAGE) {
                         if (r->too_large || r->received + n > g->settings.limits.package_bytes) {
                                 r->too_large = true; /* keep reading, stop storing: a clean 413 at the end */
                                 return MHD_YES;
@@ -473,15 +416,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 return MHD_YES;
         }
         /* The whole request is in. */
-        if (r->route->body == API_BODY_PACKAGE)
+        if (r->m.route->body == API_BODY_PACKAGE)
                 return submit_upload(r);
         if (r->too_large)
                 return api_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "RequestTooLargeException", "a JSON body is limited to %d bytes",
                                  API_JSON_MAX);
         if (r->unexpected_body)
-                return api_error(r, MHD_HTTP_BAD_REQUEST, "InvalidRequestContentException", "%s %s takes no body", r->method,
-                                 r->path);
-        return r->route->handler(r);
+                return api_error(r, MHD_HTTP_BAD_REQUEST, "InvalidRequestContentException", "%s %s takes no body", r->m.method,
+                                 r->m.path);
+        return api_handle(r);
 }
 
 gate *api_req_gate(const req *r) { return r->a->g; }

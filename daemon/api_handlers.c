@@ -1,7 +1,7 @@
-/* The API's endpoints (DESIGN §10). Policy changes are validated with the same parsers the
- * store loader uses, written atomically into the policy store, and the store is reloaded
- * before the response: the change is durable, applies to the next decision, and survives a
- * restart. Each change is also an audit line. */
+/* The API's endpoints (DESIGN §10). Policy changes are worked out by api_route_change()
+ * (checked with the same parsers the store loader uses, without I/O), written atomically into
+ * the policy store, and the store is reloaded before the response: the change is durable,
+ * applies to the next decision, and survives a restart. Each change is also an audit line. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,49 +17,13 @@
 #include "sg_version.h"
 
 #define HTTP_OK 200
-#define HTTP_CREATED 201
 #define HTTP_NO_CONTENT 204
-#define HTTP_BAD 400
 #define HTTP_NOT_FOUND 404
 #define HTTP_CONFLICT 409
 
 static gate *G(req *r) { return api_req_gate(r); }
 
 /* ---- small helpers ------------------------------------------------------------------ */
-
-#define bad(r, ...) api_error((r), HTTP_BAD, "InvalidParameterValueException", __VA_ARGS__)
-
-/* Parses the JSON body: an object whose keys are all in `allowed`. NULL after an error was sent. */
-static cJSON *body_object(req *r, const char *const *allowed, size_t n, bool required) {
-        if (!r->json || r->json_len == 0) {
-                if (!required)
-                        return cJSON_CreateObject();
-                api_error(r, HTTP_BAD, "InvalidRequestContentException", "%s %s needs a JSON body", r->method, r->path);
-                return NULL;
-        }
-        const char *end = NULL;
-        cJSON *j = cJSON_ParseWithLengthOpts(r->json, r->json_len, &end, false);
-        while (j && end < r->json + r->json_len && (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t'))
-                end++;
-        if (!j || end != r->json + r->json_len || !cJSON_IsObject(j)) {
-                cJSON_Delete(j);
-                api_error(r, HTTP_BAD, "InvalidRequestContentException", "the body is not a JSON object");
-                return NULL;
-        }
-        for (const cJSON *c = j->child; c; c = c->next) {
-                bool ok = false;
-                for (size_t i = 0; i < n && !ok; i++)
-                        ok = strcmp(c->string, allowed[i]) == 0;
-                for (const cJSON *d = c->next; d && ok; d = d->next)
-                        ok = strcmp(c->string, d->string) != 0;
-                if (!ok) {
-                        api_error(r, HTTP_BAD, "InvalidParameterValueException", "unknown or repeated field '%.64s'", c->string);
-                        cJSON_Delete(j);
-                        return NULL;
-                }
-        }
-        return j;
-}
 
 static cJSON *peer_json(const req *r) {
         cJSON *p = cJSON_CreateObject();
@@ -221,27 +185,23 @@ static enum MHD_Result decisions(req *r) {
         const char *fn = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "function");
         const char *outcome = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "outcome");
         const char *lim = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "limit");
-        uint64_t limit = 50;
-        if (fn && !sg_name_valid(fn))
-                return bad(r, "function '%.80s' must match [A-Za-z0-9_-]{1,64}", fn);
-        if (lim && sg_parse_u64(lim, 1, GATE_RECENT, &limit) < 0)
-                return bad(r, "limit '%.32s' must be a number from 1 to 1000", lim);
-        if (outcome && strcmp(outcome, "promoted") != 0 && strcmp(outcome, "promoted-with-warnings") != 0 &&
-            strcmp(outcome, "rejected") != 0)
-                return bad(r, "outcome '%.32s' must be promoted, promoted-with-warnings or rejected", outcome);
+        api_decisions_filter want;
+        api_problem p;
+        if (api_route_decisions_filter(fn, outcome, lim, &want, &p) < 0)
+                return api_send_problem(r, &p);
         cJSON *j = cJSON_CreateObject(), *arr = j ? cJSON_AddArrayToObject(j, "Decisions") : NULL;
         if (!arr) {
                 cJSON_Delete(j);
                 return MHD_NO;
         }
         uint64_t n = 0;
-        for (size_t i = 0; i < g->recent_count && n < limit; i++) {
+        for (size_t i = 0; i < g->recent_count && n < want.limit; i++) {
                 const cJSON *rec = g->recent[(g->recent_next + GATE_RECENT - 1 - i) % GATE_RECENT];
                 const cJSON *f = cJSON_GetObjectItemCaseSensitive(rec, "function");
                 const cJSON *o = cJSON_GetObjectItemCaseSensitive(rec, "outcome");
-                if (fn && !(cJSON_IsString(f) && strcmp(f->valuestring, fn) == 0))
+                if (want.function && !(cJSON_IsString(f) && strcmp(f->valuestring, want.function) == 0))
                         continue;
-                if (outcome && !(cJSON_IsString(o) && strcmp(o->valuestring, outcome) == 0))
+                if (want.outcome && !(cJSON_IsString(o) && strcmp(o->valuestring, want.outcome) == 0))
                         continue;
                 cJSON_AddItemToArray(arr, cJSON_Duplicate(rec, true));
                 n++;
@@ -250,72 +210,6 @@ static enum MHD_Result decisions(req *r) {
 }
 
 /* ---- functions -------------------------------------------------------------------- */
-
-static cJSON *function_doc(const char *name, const char *csc_id, const cJSON *layers) {
-        char arn[128];
-        cJSON *j = cJSON_CreateObject();
-        if (!j)
-                return NULL;
-        cJSON_AddStringToObject(j, "FunctionName", name);
-        if (csc_id && csc_id[0]) {
-                sg_csc_arn(csc_id, arn, sizeof(arn));
-                cJSON_AddStringToObject(j, "CodeSigningConfigArn", arn);
-        } else
-                cJSON_AddNullToObject(j, "CodeSigningConfigArn");
-        cJSON_AddItemToObject(j, "Layers", layers ? cJSON_Duplicate(layers, true) : cJSON_CreateArray());
-        return j;
-}
-
-static enum MHD_Result check_csc_arn(req *r, const cJSON *arn, char id[22]) {
-        id[0] = '\0';
-        if (!arn || cJSON_IsNull(arn))
-                return MHD_YES;
-        if (!cJSON_IsString(arn) || sg_csc_arn_id(arn->valuestring, id) < 0) {
-                bad(r, "'%.120s' is not a code signing config ARN", cJSON_IsString(arn) ? arn->valuestring : "(not a string)");
-                return MHD_NO;
-        }
-        if (!sg_store_find_csc(S(r), id)) {
-                api_error(r, HTTP_NOT_FOUND, "ResourceNotFoundException", "code signing config %s does not exist", id);
-                return MHD_NO;
-        }
-        return MHD_YES;
-}
-
-static enum MHD_Result create_function(req *r) {
-        static const char *const keys[] = {"FunctionName", "CodeSigningConfigArn", "Layers", "Runtime", "Role", "Handler",
-                                           "Description"};
-        cJSON *b = body_object(r, keys, SG_ELEMENTSOF(keys), true);
-        if (!b)
-                return MHD_YES;
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(b, "FunctionName");
-        char id[22];
-        enum MHD_Result ret;
-        sg_function f;
-        sg_error err = {0};
-        if (!cJSON_IsString(name) || !sg_name_valid(name->valuestring))
-                ret = bad(r, "FunctionName '%.80s' must match [A-Za-z0-9_-]{1,64}", cJSON_IsString(name) ? name->valuestring : "");
-        else if (sg_store_find_function(S(r), name->valuestring))
-                ret = api_error(r, HTTP_CONFLICT, "ResourceConflictException", "function %s already exists", name->valuestring);
-        else if (check_csc_arn(r, cJSON_GetObjectItemCaseSensitive(b, "CodeSigningConfigArn"), id) == MHD_NO)
-                ret = MHD_YES;
-        else {
-                cJSON *doc = function_doc(name->valuestring, id, cJSON_GetObjectItemCaseSensitive(b, "Layers"));
-                if (doc && sg_function_from_json(doc, &f, &err) < 0) {
-                        ret = bad(r, "%s", err.msg);
-                } else if (!doc)
-                        ret = MHD_NO;
-                else {
-                        cJSON_Delete(f.doc);
-                        char file[80];
-                        snprintf(file, sizeof(file), "%s.json", name->valuestring);
-                        ret = commit(r, "functions", file, doc, HTTP_CREATED, cJSON_Duplicate(doc, true), "create-function",
-                                     name->valuestring);
-                }
-                cJSON_Delete(doc);
-        }
-        cJSON_Delete(b);
-        return ret;
-}
 
 static enum MHD_Result list_functions(req *r) {
         cJSON *j = cJSON_CreateObject(), *arr = j ? cJSON_AddArrayToObject(j, "Functions") : NULL;
@@ -328,19 +222,17 @@ static enum MHD_Result list_functions(req *r) {
         return api_send_json(r, HTTP_OK, j);
 }
 
+/* The function a path names, or NULL once the refusal is sent. */
 static const sg_function *find_function(req *r, const char *name) {
-        if (!sg_name_valid(name)) {
-                bad(r, "'%.80s' is not a valid function name", name);
-                return NULL;
-        }
-        const sg_function *f = sg_store_find_function(S(r), name);
-        if (!f)
-                api_error(r, HTTP_NOT_FOUND, "ResourceNotFoundException", "function %s does not exist", name);
+        const sg_function *f = NULL;
+        api_problem p;
+        if (api_route_find_function(S(r), name, &f, &p) < 0)
+                api_send_problem(r, &p);
         return f;
 }
 
 static enum MHD_Result get_function(req *r) {
-        const sg_function *f = find_function(r, r->args[0]);
+        const sg_function *f = find_function(r, r->m.args[0]);
         if (!f)
                 return MHD_YES;
         cJSON *j = cJSON_Duplicate(f->doc, true);
@@ -355,48 +247,16 @@ static enum MHD_Result get_function(req *r) {
 }
 
 static enum MHD_Result delete_function(req *r) {
-        const sg_function *f = find_function(r, r->args[0]);
+        const sg_function *f = find_function(r, r->m.args[0]);
         if (!f)
                 return MHD_YES;
         char file[80];
         snprintf(file, sizeof(file), "%s.json", f->name);
-        return remove_doc(r, "functions", file, "delete-function", r->args[0]);
-}
-
-static enum MHD_Result put_function_csc(req *r) {
-        static const char *const keys[] = {"CodeSigningConfigArn"};
-        const sg_function *f = find_function(r, r->args[0]);
-        if (!f)
-                return MHD_YES;
-        cJSON *b = body_object(r, keys, 1, true);
-        if (!b)
-                return MHD_YES;
-        char id[22], file[80];
-        const cJSON *arn = cJSON_GetObjectItemCaseSensitive(b, "CodeSigningConfigArn");
-        enum MHD_Result ret;
-        if (!cJSON_IsString(arn))
-                ret = bad(r, "%s", "CodeSigningConfigArn is required");
-        else if (check_csc_arn(r, arn, id) == MHD_NO)
-                ret = MHD_YES;
-        else {
-                cJSON *doc = function_doc(f->name, id, cJSON_GetObjectItemCaseSensitive(f->doc, "Layers"));
-                cJSON *out = cJSON_CreateObject();
-                char full[128];
-                sg_csc_arn(id, full, sizeof(full));
-                if (out) {
-                        cJSON_AddStringToObject(out, "CodeSigningConfigArn", full);
-                        cJSON_AddStringToObject(out, "FunctionName", f->name);
-                }
-                snprintf(file, sizeof(file), "%s.json", f->name);
-                ret = doc ? commit(r, "functions", file, doc, HTTP_OK, out, "put-function-code-signing-config", f->name) : MHD_NO;
-                cJSON_Delete(doc);
-        }
-        cJSON_Delete(b);
-        return ret;
+        return remove_doc(r, "functions", file, "delete-function", r->m.args[0]);
 }
 
 static enum MHD_Result get_function_csc(req *r) {
-        const sg_function *f = find_function(r, r->args[0]);
+        const sg_function *f = find_function(r, r->m.args[0]);
         if (!f)
                 return MHD_YES;
         cJSON *j = cJSON_CreateObject();
@@ -411,11 +271,11 @@ static enum MHD_Result get_function_csc(req *r) {
 }
 
 static enum MHD_Result delete_function_csc(req *r) {
-        const sg_function *f = find_function(r, r->args[0]);
+        const sg_function *f = find_function(r, r->m.args[0]);
         if (!f)
                 return MHD_YES;
         char file[80];
-        cJSON *doc = function_doc(f->name, NULL, cJSON_GetObjectItemCaseSensitive(f->doc, "Layers"));
+        cJSON *doc = api_route_function_doc(f->name, NULL, cJSON_GetObjectItemCaseSensitive(f->doc, "Layers"));
         snprintf(file, sizeof(file), "%s.json", f->name);
         enum MHD_Result ret =
                 doc ? commit(r, "functions", file, doc, HTTP_NO_CONTENT, NULL, "delete-function-code-signing-config", f->name) : MHD_NO;
@@ -425,84 +285,13 @@ static enum MHD_Result delete_function_csc(req *r) {
 
 /* ---- code signing configs ------------------------------------------------------------ */
 
+/* The code signing config a path names, or NULL once the refusal is sent. */
 static const sg_csc *find_csc(req *r, const char *arg) {
-        char id[22];
-        if (sg_csc_arn_id(arg, id) < 0) {
-                bad(r, "'%.120s' is not a code signing config id or ARN", arg);
-                return NULL;
-        }
-        const sg_csc *c = sg_store_find_csc(S(r), id);
-        if (!c)
-                api_error(r, HTTP_NOT_FOUND, "ResourceNotFoundException", "code signing config %s does not exist", id);
+        const sg_csc *c = NULL;
+        api_problem p;
+        if (api_route_find_csc(S(r), arg, &c, &p) < 0)
+                api_send_problem(r, &p);
         return c;
-}
-
-static cJSON *wrap_csc(const cJSON *doc) {
-        cJSON *j = cJSON_CreateObject();
-        if (j)
-                cJSON_AddItemToObject(j, "CodeSigningConfig", cJSON_Duplicate(doc, true));
-        return j;
-}
-
-/* Builds and validates a CSC document from a request body over an optional existing one. */
-static cJSON *csc_from_body(req *r, const char *id, const cJSON *old, const cJSON *b) {
-        char arn[128], t[SG_TIME_LEN + 1] = "";
-        cJSON *doc = cJSON_CreateObject();
-        sg_csc parsed;
-        sg_error err = {0};
-        if (!doc)
-                return NULL;
-        sg_csc_arn(id, arn, sizeof(arn));
-        (void) sg_time_format(sg_time_now(), t);
-        const char *keys[] = {"Description", "AllowedPublishers", "CodeSigningPolicies"};
-        cJSON_AddStringToObject(doc, "CodeSigningConfigId", id);
-        cJSON_AddStringToObject(doc, "CodeSigningConfigArn", arn);
-        for (size_t i = 0; i < SG_ELEMENTSOF(keys); i++) {
-                const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, keys[i]);
-                if (!v && old)
-                        v = cJSON_GetObjectItemCaseSensitive(old, keys[i]);
-                if (v)
-                        cJSON_AddItemToObject(doc, keys[i], cJSON_Duplicate(v, true));
-        }
-        if (!cJSON_GetObjectItemCaseSensitive(doc, "Description"))
-                cJSON_AddStringToObject(doc, "Description", "");
-        if (!cJSON_GetObjectItemCaseSensitive(doc, "CodeSigningPolicies")) {
-                cJSON *p = cJSON_AddObjectToObject(doc, "CodeSigningPolicies");
-                if (p)
-                        cJSON_AddStringToObject(p, "UntrustedArtifactOnDeployment", "Enforce");
-        }
-        cJSON_AddStringToObject(doc, "LastModified", t);
-        if (sg_csc_from_json(doc, &parsed, &err) < 0) {
-                cJSON_Delete(doc);
-                bad(r, "%s", err.msg);
-                return NULL;
-        }
-        cJSON_Delete(parsed.doc);
-        return doc;
-}
-
-static enum MHD_Result create_csc(req *r) {
-        static const char *const keys[] = {"Description", "AllowedPublishers", "CodeSigningPolicies", "Tags"};
-        cJSON *b = body_object(r, keys, SG_ELEMENTSOF(keys), true);
-        if (!b)
-                return MHD_YES;
-        unsigned char rnd[9];
-        char hex[19], id[22], file[40];
-        if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-                cJSON_Delete(b);
-                return api_error(r, 500, "ServiceException", "no randomness for a new id");
-        }
-        sg_hex_encode(rnd, sizeof(rnd), hex);
-        snprintf(id, sizeof(id), "csc-%.17s", hex);
-        cJSON *doc = csc_from_body(r, id, NULL, b);
-        cJSON_Delete(b);
-        if (!doc)
-                return r->responded ? MHD_YES : MHD_NO;
-        snprintf(file, sizeof(file), "%s.json", id);
-        enum MHD_Result ret = commit(r, "code-signing-configs", file, doc, HTTP_CREATED, wrap_csc(doc),
-                                     "create-code-signing-config", id);
-        cJSON_Delete(doc);
-        return ret;
 }
 
 static enum MHD_Result list_cscs(req *r) {
@@ -517,32 +306,17 @@ static enum MHD_Result list_cscs(req *r) {
 }
 
 static enum MHD_Result get_csc(req *r) {
-        const sg_csc *c = find_csc(r, r->args[0]);
-        return c ? api_send_json(r, HTTP_OK, wrap_csc(c->doc)) : MHD_YES;
-}
-
-static enum MHD_Result update_csc(req *r) {
-        static const char *const keys[] = {"Description", "AllowedPublishers", "CodeSigningPolicies"};
-        const sg_csc *c = find_csc(r, r->args[0]);
+        const sg_csc *c = find_csc(r, r->m.args[0]);
         if (!c)
                 return MHD_YES;
-        cJSON *b = body_object(r, keys, SG_ELEMENTSOF(keys), true);
-        if (!b)
-                return MHD_YES;
-        char id[22], file[40];
-        snprintf(id, sizeof(id), "%s", c->id);
-        cJSON *doc = csc_from_body(r, id, c->doc, b);
-        cJSON_Delete(b);
-        if (!doc)
-                return r->responded ? MHD_YES : MHD_NO;
-        snprintf(file, sizeof(file), "%s.json", id);
-        enum MHD_Result ret = commit(r, "code-signing-configs", file, doc, HTTP_OK, wrap_csc(doc), "update-code-signing-config", id);
-        cJSON_Delete(doc);
-        return ret;
+        cJSON *j = cJSON_CreateObject();
+        if (j)
+                cJSON_AddItemToObject(j, "CodeSigningConfig", cJSON_Duplicate(c->doc, true));
+        return api_send_json(r, HTTP_OK, j);
 }
 
 static enum MHD_Result delete_csc(req *r) {
-        const sg_csc *c = find_csc(r, r->args[0]);
+        const sg_csc *c = find_csc(r, r->m.args[0]);
         if (!c)
                 return MHD_YES;
         for (size_t i = 0; i < S(r)->n_functions; i++)
@@ -557,38 +331,6 @@ static enum MHD_Result delete_csc(req *r) {
 
 /* ---- signing profiles and revocations ----------------------------------------------- */
 
-static enum MHD_Result put_profile(req *r) {
-        static const char *const keys[] = {"profileName", "profileVersion", "platformId", "signatureValidityPeriod",
-                                           "publicKey", "profileVersionArn", "status", "tags", "createdAt", "arn"};
-        cJSON *b = body_object(r, keys, SG_ELEMENTSOF(keys), true);
-        if (!b)
-                return MHD_YES;
-        sg_profile p;
-        sg_error err = {0};
-        enum MHD_Result ret;
-        if (sg_profile_from_json(b, &p, &err) < 0) {
-                cJSON_Delete(b);
-                return bad(r, "%s", err.msg);
-        }
-        char file[96];
-        snprintf(file, sizeof(file), "%s@%s.json", p.name, p.version);
-        const sg_profile *old = sg_store_find_profile(S(r), p.name, p.version);
-        if (strcmp(p.name, r->args[0]) != 0)
-                ret = bad(r, "the document's profileName is not %s", r->args[0]);
-        else if (old && cJSON_Compare(old->doc, b, true))
-                ret = api_send_json(r, HTTP_OK, cJSON_Duplicate(b, true));
-        else if (old)
-                /* A registered version is never replaced: its key is its identity, and a status
-                 * change is a revocation (POST …/revoke), not an edit. */
-                ret = api_error(r, HTTP_CONFLICT, "ResourceConflictException",
-                                "profile %s/%s is already registered with another document", p.name, p.version);
-        else
-                ret = commit(r, "signing-profiles", file, b, HTTP_CREATED, cJSON_Duplicate(b, true), "put-signing-profile", file);
-        sg_profile_done(&p);
-        cJSON_Delete(b);
-        return ret;
-}
-
 static enum MHD_Result list_profiles(req *r) {
         cJSON *j = cJSON_CreateObject(), *arr = j ? cJSON_AddArrayToObject(j, "Profiles") : NULL;
         if (!arr) {
@@ -600,91 +342,13 @@ static enum MHD_Result list_profiles(req *r) {
         return api_send_json(r, HTTP_OK, j);
 }
 
-static enum MHD_Result revoke_profile(req *r) {
-        static const char *const keys[] = {"profileVersion", "effectiveTime", "reason"};
-        cJSON *b = body_object(r, keys, SG_ELEMENTSOF(keys), true);
-        if (!b)
-                return MHD_YES;
-        const cJSON *ver = cJSON_GetObjectItemCaseSensitive(b, "profileVersion");
-        const cJSON *eff = cJSON_GetObjectItemCaseSensitive(b, "effectiveTime");
-        const cJSON *why = cJSON_GetObjectItemCaseSensitive(b, "reason");
-        int64_t t = sg_time_now();
-        enum MHD_Result ret = MHD_YES;
-        if (!sg_profile_name_valid(r->args[0]) || !cJSON_IsString(ver) || !sg_profile_version_valid(ver->valuestring))
-                ret = bad(r, "%s", "a profile name and a profileVersion (10 base32 characters) are required");
-        else if (eff && (!cJSON_IsString(eff) || sg_time_parse(eff->valuestring, &t) < 0))
-                ret = bad(r, "%s", "effectiveTime must be an RFC 3339 time");
-        else if (t > sg_time_now())
-                ret = bad(r, "%s", "a revocation cannot take effect in the future");
-        else if (why && !cJSON_IsString(why))
-                ret = bad(r, "%s", "reason must be a string");
-        else if (!sg_store_find_profile(S(r), r->args[0], ver->valuestring))
-                ret = api_error(r, HTTP_NOT_FOUND, "ResourceNotFoundException",
-                                "signing profile %s version %s is not registered at this gate", r->args[0], ver->valuestring);
-        if (r->responded) {
-                cJSON_Delete(b);
-                return ret;
-        }
-        /* Revocations are permanent and may only move earlier (DESIGN §5). */
-        for (size_t i = 0; i < S(r)->n_revocations; i++) {
-                const sg_revocation *v = &S(r)->revocations[i];
-                if (v->type == SG_REVOKE_PROFILE && strcmp(v->profile_name, r->args[0]) == 0 &&
-                    strcmp(v->profile_version, ver->valuestring) == 0 && v->effective_time <= t) {
-                        cJSON_Delete(b);
-                        return api_error(r, HTTP_CONFLICT, "ResourceConflictException",
-                                         "profile %s/%s is already revoked from an earlier or equal time; it can only move earlier",
-                                         v->profile_name, v->profile_version);
-                }
-        }
-        char ts[SG_TIME_LEN + 1], file[96];
-        (void) sg_time_format(t, ts);
-        cJSON *doc = cJSON_CreateObject();
-        if (doc) {
-                cJSON_AddStringToObject(doc, "type", "profile");
-                cJSON_AddStringToObject(doc, "profileName", r->args[0]);
-                cJSON_AddStringToObject(doc, "profileVersion", ver->valuestring);
-                cJSON_AddStringToObject(doc, "effectiveTime", ts);
-                cJSON_AddStringToObject(doc, "reason", cJSON_IsString(why) ? why->valuestring : "");
-        }
-        snprintf(file, sizeof(file), "profile-%.64s@%.10s.json", r->args[0], ver->valuestring); /* both validated */
-        ret = doc ? commit(r, "revocations", file, doc, HTTP_OK, cJSON_Duplicate(doc, true), "revoke-signing-profile", file) : MHD_NO;
-        cJSON_Delete(doc);
-        cJSON_Delete(b);
-        return ret;
-}
-
-static enum MHD_Result revoke_signature(req *r) {
-        static const char *const keys[] = {"reason", "jobOwner"};
-        cJSON *b = body_object(r, keys, SG_ELEMENTSOF(keys), false);
-        if (!b)
-                return MHD_YES;
-        const cJSON *why = cJSON_GetObjectItemCaseSensitive(b, "reason");
-        if (!sg_uuid_valid(r->args[0]) || (why && !cJSON_IsString(why))) {
-                cJSON_Delete(b);
-                return bad(r, "'%.64s' is not a signing job id (a lowercase UUID), or reason is not a string", r->args[0]);
-        }
-        char file[96];
-        snprintf(file, sizeof(file), "signature-%.36s.json", r->args[0]); /* a validated UUID */
-        cJSON *doc = cJSON_CreateObject();
-        if (doc) {
-                cJSON_AddStringToObject(doc, "type", "signature");
-                cJSON_AddStringToObject(doc, "jobId", r->args[0]);
-                cJSON_AddStringToObject(doc, "reason", cJSON_IsString(why) ? why->valuestring : "");
-        }
-        enum MHD_Result ret =
-                doc ? commit(r, "revocations", file, doc, HTTP_OK, cJSON_Duplicate(doc, true), "revoke-signature", r->args[0]) : MHD_NO;
-        cJSON_Delete(doc);
-        cJSON_Delete(b);
-        return ret;
-}
-
 /* ---- rollback ------------------------------------------------------------------------ */
 
 /* Re-decides a retained release under the policy of now: its package digest and signature
  * block were kept beside it at promotion (package.json, signature.dsse). */
 static enum MHD_Result rollback(req *r) {
         gate *g = G(r);
-        const sg_function *f = find_function(r, r->args[0]);
+        const sg_function *f = find_function(r, r->m.args[0]);
         if (!f)
                 return MHD_YES;
         for (const fqueue *q = g->queues; q; q = q->next)
@@ -746,34 +410,68 @@ static enum MHD_Result rollback(req *r) {
         return api_send_json(r, HTTP_OK, j);
 }
 
+/* ---- policy changes with a JSON body -------------------------------------------------- */
+
+static int new_csc_id(char id[22]) {
+        unsigned char rnd[9];
+        char hex[19];
+        if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+                return -EIO;
+        sg_hex_encode(rnd, sizeof(rnd), hex);
+        snprintf(id, 22, "csc-%.17s", hex);
+        return 0;
+}
+
+/* create-function, put-function-code-signing-config, create/update-code-signing-config,
+ * put-signing-profile and both revocations: api_route_change() says what to write and what to
+ * answer, this writes it. */
+static enum MHD_Result change(req *r) {
+        char id[22];
+        bool have_id = r->m.route->endpoint == API_EP_CREATE_CSC && new_csc_id(id) == 0;
+        api_change_ctx ctx = {.now = sg_time_now(), .new_csc_id = have_id ? id : NULL};
+        api_change c;
+        api_problem p;
+        int k = api_route_change(S(r), &r->m, r->json, r->json_len, &ctx, &c, &p);
+        if (k == -EINVAL)
+                return api_send_problem(r, &p);
+        if (k < 0)
+                return MHD_NO;
+        enum MHD_Result ret = c.unchanged ? api_send_json(r, c.status, SG_TAKE_PTR(c.answer))
+                                          : commit(r, c.subdir, c.file, c.doc, c.status, SG_TAKE_PTR(c.answer), c.action,
+                                                   c.target);
+        api_change_done(&c);
+        return ret;
+}
+
 /* ---- the table --------------------------------------------------------------------- */
 
-#define R_READ API_ROLE_READER
-#define R_DEPLOY API_ROLE_DEPLOYER
-#define R_ADMIN API_ROLE_ADMIN
+_Static_assert(API_DECISIONS_MAX == GATE_RECENT, "GET /v1/decisions may ask for every recent decision the gate keeps");
 
-const api_route api_routes[] = {
-        {"PUT", "/v1/functions/{}/code", R_DEPLOY, API_BODY_PACKAGE, SG_KIND_FUNCTION, NULL},
-        {"POST", "/v1/layers/{}/versions", R_DEPLOY, API_BODY_PACKAGE, SG_KIND_LAYER, NULL},
-        {"POST", "/v1/functions", R_ADMIN, API_BODY_JSON, 0, create_function},
-        {"GET", "/v1/functions", R_READ, API_BODY_NONE, 0, list_functions},
-        {"GET", "/v1/functions/{}", R_READ, API_BODY_NONE, 0, get_function},
-        {"DELETE", "/v1/functions/{}", R_ADMIN, API_BODY_NONE, 0, delete_function},
-        {"PUT", "/v1/functions/{}/code-signing-config", R_ADMIN, API_BODY_JSON, 0, put_function_csc},
-        {"GET", "/v1/functions/{}/code-signing-config", R_READ, API_BODY_NONE, 0, get_function_csc},
-        {"DELETE", "/v1/functions/{}/code-signing-config", R_ADMIN, API_BODY_NONE, 0, delete_function_csc},
-        {"POST", "/v1/functions/{}/rollback", R_ADMIN, API_BODY_NONE, 0, rollback},
-        {"POST", "/v1/code-signing-configs", R_ADMIN, API_BODY_JSON, 0, create_csc},
-        {"GET", "/v1/code-signing-configs", R_READ, API_BODY_NONE, 0, list_cscs},
-        {"GET", "/v1/code-signing-configs/{}", R_READ, API_BODY_NONE, 0, get_csc},
-        {"PUT", "/v1/code-signing-configs/{}", R_ADMIN, API_BODY_JSON, 0, update_csc},
-        {"DELETE", "/v1/code-signing-configs/{}", R_ADMIN, API_BODY_NONE, 0, delete_csc},
-        {"PUT", "/v1/signing-profiles/{}", R_ADMIN, API_BODY_JSON, 0, put_profile},
-        {"GET", "/v1/signing-profiles", R_READ, API_BODY_NONE, 0, list_profiles},
-        {"POST", "/v1/signing-profiles/{}/revoke", R_ADMIN, API_BODY_JSON, 0, revoke_profile},
-        {"POST", "/v1/signatures/{}/revoke", R_ADMIN, API_BODY_JSON, 0, revoke_signature},
-        {"GET", "/v1/decisions", R_READ, API_BODY_NONE, 0, decisions},
-        {"GET", "/v1/health", API_ROLE_NONE, API_BODY_NONE, 0, health},
-        {"GET", "/metrics", API_ROLE_NONE, API_BODY_NONE, 0, metrics},
-        {NULL, NULL, 0, 0, 0, NULL},
+/* In api_endpoint order; the package endpoints are api.c's. */
+static enum MHD_Result (*const handlers[API_EP_MAX_])(req *r) = {
+        [API_EP_CREATE_FUNCTION] = change,
+        [API_EP_LIST_FUNCTIONS] = list_functions,
+        [API_EP_GET_FUNCTION] = get_function,
+        [API_EP_DELETE_FUNCTION] = delete_function,
+        [API_EP_PUT_FUNCTION_CSC] = change,
+        [API_EP_GET_FUNCTION_CSC] = get_function_csc,
+        [API_EP_DELETE_FUNCTION_CSC] = delete_function_csc,
+        [API_EP_ROLLBACK] = rollback,
+        [API_EP_CREATE_CSC] = change,
+        [API_EP_LIST_CSCS] = list_cscs,
+        [API_EP_GET_CSC] = get_csc,
+        [API_EP_UPDATE_CSC] = change,
+        [API_EP_DELETE_CSC] = delete_csc,
+        [API_EP_PUT_PROFILE] = change,
+        [API_EP_LIST_PROFILES] = list_profiles,
+        [API_EP_REVOKE_PROFILE] = change,
+        [API_EP_REVOKE_SIGNATURE] = change,
+        [API_EP_DECISIONS] = decisions,
+        [API_EP_HEALTH] = health,
+        [API_EP_METRICS] = metrics,
 };
+
+enum MHD_Result api_handle(req *r) {
+        enum MHD_Result (*h)(req *) = handlers[r->m.route->endpoint];
+        return h ? h(r) : MHD_NO;
+}
