@@ -455,12 +455,20 @@ static int put_profile(const sg_store *s, const api_match *m, const cJSON *b, ap
         return k;
 }
 
+/* The revocation document is one the store loader accepts (a reason of at most 1024 bytes). */
 static int revocation_change(cJSON *doc, const char *file, const char *action, const char *target, api_change *ret,
                              api_problem *problem) {
         _cleanup_(cjson_deletep) cJSON *owned = doc;
-        (void) problem;
+        sg_revocation v;
+        sg_error err = {0};
         if (!owned)
                 return -ENOMEM;
+        int k = sg_revocation_from_json(owned, &v, &err);
+        if (k == -EINVAL)
+                return bad(problem, "%s", err.msg);
+        if (k < 0)
+                return k;
+        cJSON_Delete(v.doc);
         cJSON *answer = cJSON_Duplicate(owned, true);
         if (!answer)
                 return -ENOMEM;

@@ -72,3 +72,68 @@ def test_verify_decides_a_block_claiming_a_time_outside_the_printable_years(run,
     path.write_bytes(zipcraft.with_comment(archive, block_claiming(archive, **claim)))
     record = check_ordinary(run(["verify", path, "--profile-doc", profile_doc]))
     assert record["outcome"] == "rejected" and record["reasons"] == ["INTEGRITY"], record
+
+
+# --------------------------------------------------------------------------------------------
+# The API (fuzz-api). Reproducers here go to a real signgated over its socket.
+
+from gate import UnixHTTP, gate, journald, poll, signgated  # noqa: E402,F401  (fixtures for the gate tests below)
+
+
+def api_call(g, method: str, path: str, body=None):
+    """(status, JSON answer) of one request to g's API, as root."""
+    conn = UnixHTTP(g.root / "run/signgate/api.sock", timeout=30)
+    try:
+        data = json.dumps(body).encode() if body is not None else None
+        conn.request(method, path, body=data, headers={"Content-Type": "application/json"} if data else {})
+        resp = conn.getresponse()
+        text = resp.read()
+        return resp.status, json.loads(text) if text else None
+    finally:
+        conn.close()
+
+
+def api_ready(g) -> None:
+    sock = g.root / "run/signgate/api.sock"
+    assert poll(lambda: sock.exists() and api_call(g, "GET", "/v1/health")[0] == 200, 15, 0.1), g.stderr_tail()
+
+
+# A revocation whose reason was over the 1,024 bytes a policy store document may hold was
+# written anyway: the reload after the write refused the whole store, the gate answered 500
+# "the policy store no longer loads", and the file stayed — replacing a good revocation and
+# keeping every later reload from succeeding. fuzz-api's check that every change still loads
+# (tests/fuzz/fuzz-api.c, seed bad-revoke-long-reason) pins it in the fuzzer; this is the same
+# request against the real gate. Fixed: api_route.c checks the document with the store's own
+# parser before anything is written, and answers 400.
+@pytest.mark.parametrize("kind", ["signature", "profile"])
+def test_api_refuses_a_revocation_reason_the_policy_store_could_not_load(gate, make_signer, kind):
+    g = gate(settings={})
+    api_ready(g)
+    if kind == "signature":
+        path = "/v1/signatures/3f2b8c1e-9d4a-4e6b-8c7d-1a2b3c4d5e6f/revoke"
+        body = {}
+        stored = g.policy_dir / "revocations" / "signature-3f2b8c1e-9d4a-4e6b-8c7d-1a2b3c4d5e6f.json"
+    else:
+        signer = make_signer("fuzz_regression")
+        status, doc = api_call(g, "PUT", "/v1/signing-profiles/%s" % signer.profile_name,
+                               json.loads(signer.profile_doc.read_text()))
+        assert status == 201, doc
+        path = "/v1/signing-profiles/%s/revoke" % signer.profile_name
+        body = {"profileVersion": signer.profile_version, "effectiveTime": "2020-01-01T00:00:00Z"}
+        stored = g.policy_dir / "revocations" / ("profile-%s@%s.json" % (signer.profile_name, signer.profile_version))
+
+    status, doc = api_call(g, "POST", path, dict(body, reason="r" * 1025))
+    assert status == 400, doc
+    assert doc == {"Type": "User", "Code": "InvalidParameterValueException",
+                   "Message": "reason must be a string of at most 1024 bytes"}, doc
+    assert not stored.exists(), "a refused revocation was written: %s" % stored
+
+    # 1,024 bytes is the limit itself: written, and the store still loads after a restart.
+    status, doc = api_call(g, "POST", path, dict(body, reason="r" * 1024))
+    assert status == 200 and doc["reason"] == "r" * 1024, doc
+    assert json.loads(stored.read_text())["reason"] == "r" * 1024
+    assert g.stop() == 0
+    g.start()
+    api_ready(g)
+    status, doc = api_call(g, "POST", path, dict(body, reason="again"))
+    assert status in (200, 409), doc  # 409: a profile revocation may only move earlier
