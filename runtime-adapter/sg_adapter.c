@@ -240,15 +240,34 @@ static int on_symlink(void *ud, const sg_entry *e) {
 
 const sg_package_sink *sg_stage_sink(sg_stage *s) { return &s->sink; }
 
+/* Writes a new file in a directory nobody else sees yet (a stage, a function's directory for
+ * its marker): no temp name and no fsync of its own. The promotion's one syncfs makes it
+ * durable together with everything else it wrote. An existing name is replaced (a retry's
+ * leftover), never followed. */
+static int put_file(int dirfd, const char *name, const void *buf, size_t len, mode_t mode) {
+        (void) unlinkat(dirfd, name, 0);
+        int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+        if (fd < 0)
+                return -errno;
+        int r = sg_write_all(fd, buf, len);
+        if (r == 0 && fchmod(fd, mode) < 0) /* the umask must not narrow or widen the mode */
+                r = -errno;
+        if (close(fd) < 0 && r == 0)
+                r = -errno;
+        if (r < 0)
+                (void) unlinkat(dirfd, name, 0);
+        return r;
+}
+
 int sg_stage_keep_facts(sg_stage *s, const unsigned char digest[SG_DIGEST_LEN], uint64_t canonical_size,
                         const char *block, size_t block_len) {
         char hex[SG_DIGEST_HEX_LEN + 1], text[256];
         sg_hex_encode(digest, SG_DIGEST_LEN, hex);
         int n = snprintf(text, sizeof(text), "{\"sha384\":\"%s\",\"canonicalSize\":%llu}\n", hex,
                          (unsigned long long) canonical_size);
-        int r = sg_write_file_atomic(s->stage_fd, "package.json", text, (size_t) n, 0644);
+        int r = put_file(s->stage_fd, "package.json", text, (size_t) n, 0644);
         if (r == 0 && block && block_len > 0)
-                r = sg_write_file_atomic(s->stage_fd, "signature.dsse", block, block_len, 0644);
+                r = put_file(s->stage_fd, "signature.dsse", block, block_len, 0644);
         return r;
 }
 
@@ -414,7 +433,7 @@ static int write_record(int dirfd, const cJSON *record) {
                 return 0;
         if (!text)
                 return -ENOMEM;
-        int r = sg_write_file_atomic(dirfd, "release.json", text, strlen(text), 0644);
+        int r = put_file(dirfd, "release.json", text, strlen(text), 0644);
         free(text);
         return r;
 }
@@ -424,8 +443,6 @@ static int promote_layer(dir_adapter *a, sg_stage *s, const cJSON *record, sg_pr
         int r;
         if ((r = write_record(s->stage_fd, record)) < 0)
                 return r;
-        if (syncfs(s->stage_fd) < 0)
-                return -errno;
         if ((r = list_releases(s->parent_fd, &l)) < 0)
                 return r;
         uint64_t max = 0;
@@ -441,7 +458,9 @@ static int promote_layer(dir_adapter *a, sg_stage *s, const cJSON *record, sg_pr
         if (snprintf(ret->path, sizeof(ret->path), "%s/layers/%s/%s", a->root, s->name, ret->release) >=
             (int) sizeof(ret->path))
                 return -ENAMETOOLONG;
-        return sg_fsync_dir(s->parent_fd);
+        /* One syncfs for the tree, its record and its name: a flush per file would cost a disk
+         * flush per entry. The version is visible from here on, so only once it is durable. */
+        return syncfs(s->parent_fd) < 0 ? -errno : 0;
 }
 
 /* A release of this digest already made by this very decision: a crash came after the
@@ -480,15 +499,13 @@ static bool find_own_release(int releases_fd, const unsigned char digest[SG_DIGE
         return found;
 }
 
-/* Makes the stage durable and renames it to its release name (ret->release). */
+/* Renames the stage to its release name (ret->release), with its record. Not durable yet:
+ * the caller's syncfs makes it so, before anything points at it. */
 static int install_release(sg_stage *s, const unsigned char digest[SG_DIGEST_LEN], int64_t now, const cJSON *record,
                            sg_promotion *ret) {
         int r;
         if ((r = write_record(s->stage_fd, record)) < 0)
                 return r;
-        /* One syncfs for the whole tree: an fsync per file would cost a disk flush per entry. */
-        if (syncfs(s->stage_fd) < 0)
-                return -errno;
         sg_release_name(now, digest, ret->release);
         size_t base_len = strlen(ret->release);
         for (int i = 1; renameat2(s->parent_fd, s->stage_name, s->parent_fd, ret->release, RENAME_NOREPLACE) < 0; i++) {
@@ -498,7 +515,7 @@ static int install_release(sg_stage *s, const unsigned char digest[SG_DIGEST_LEN
                         return -errno;
                 snprintf(ret->release + base_len, SG_RELEASE_MAX - base_len, ".%d", i);
         }
-        return sg_fsync_dir(s->parent_fd);
+        return 0;
 }
 
 static int dir_promote(sg_adapter *base, sg_stage *s, const unsigned char digest[SG_DIGEST_LEN], int64_t now,
@@ -512,8 +529,10 @@ static int dir_promote(sg_adapter *base, sg_stage *s, const unsigned char digest
                 return -errno;
         if (s->kind == SG_KIND_LAYER)
                 return promote_layer(a, s, record, ret);
-        /* The decision is marked pending before its release exists: whatever a crash leaves,
-         * a release without a durable record always has its marker (see reconcile). */
+        /* The decision is marked pending before its release exists, and both are made durable
+         * by one syncfs before current may point at the release: a live release without a
+         * durable record always has its marker (see reconcile). A crash before that syncfs can
+         * at worst leave a release nothing points at, which the next prune removes. */
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(record, "decisionId");
         char marker[64];
         if (!cJSON_IsString(id) || !sg_uuid_valid(id->valuestring))
@@ -521,7 +540,7 @@ static int dir_promote(sg_adapter *base, sg_stage *s, const unsigned char digest
         snprintf(marker, sizeof(marker), PENDING_PREFIX "%s", id->valuestring);
         if ((r = open_function_dir(a, s->name, &fn)) < 0)
                 return r;
-        if ((r = sg_write_file_atomic(fn, marker, "", 0, 0644)) < 0) {
+        if ((r = put_file(fn, marker, "", 0, 0644)) < 0) {
                 close(fn);
                 return r;
         }
@@ -531,7 +550,9 @@ static int dir_promote(sg_adapter *base, sg_stage *s, const unsigned char digest
                 close(fn);
                 return r;
         }
-        r = swap_current(fn, ret->release);
+        /* One flush for the marker, the tree, its record and its name: an fsync per file would
+         * cost a disk flush per entry. */
+        r = syncfs(fn) < 0 ? -errno : swap_current(fn, ret->release);
         close(fn);
         if (r == 0 && snprintf(ret->path, sizeof(ret->path), "%s/functions/%s/releases/%s", a->root, s->name,
                                ret->release) >= (int) sizeof(ret->path))
@@ -601,12 +622,11 @@ static int dir_prune(sg_adapter *base, const char *function) {
                                 keep++;
                                 continue;
                         }
+                        /* Not fsynced: a removal a crash undoes is redone by the next prune. */
                         int k = sg_remove_tree(rel, l.names[i]);
                         if (k < 0 && r == 0)
                                 r = k;
                 }
-                if (r == 0)
-                        r = sg_fsync_dir(rel);
         }
         free(l.names);
         close(rel);
