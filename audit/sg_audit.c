@@ -658,6 +658,258 @@ int sg_audit_find_decision(sg_audit *a, const char *id, uint64_t max_bytes, cJSO
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Reading records from a seq on.                                                               */
+
+/* One file of the chain as the reader sees it: NAME through the handle's own descriptor, read up
+ * to the lines append wrote, or NAME.i opened read-only. */
+typedef struct {
+        int fd;
+        bool owned; /* fd is the reader's to close (not the handle's) */
+        uint64_t size;
+        char name[NAME_MAX + 1];
+} member;
+
+static void member_done(member *m) {
+        if (m->owned && m->fd >= 0)
+                close(m->fd);
+        m->fd = -1;
+        m->owned = false;
+}
+
+/* Opens member i (0 is NAME). -ENOENT when NAME.i does not exist. */
+static int member_open(sg_audit *a, unsigned i, member *m, sg_error *err) {
+        struct stat st;
+        int r;
+
+        if (i == 0) {
+                *m = (member){.fd = a->fd, .size = a->size};
+                (void) snprintf(m->name, sizeof(m->name), "%s", a->name);
+                return 0;
+        }
+        *m = (member){.fd = -1};
+        /* open() checked that the name leaves room for every suffix up to SG_AUDIT_KEEP_MAX. */
+        (void) rotated_name(a->name, i, m->name);
+        m->fd = openat(a->dirfd, m->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        if (m->fd < 0) {
+                r = -errno;
+                if (r != -ENOENT)
+                        sg_error_set(err, SG_REASON_NONE, "%s: %s", m->name,
+                                     r == -ELOOP ? "is a symbolic link" : strerror(-r));
+                return r;
+        }
+        m->owned = true;
+        if (fstat(m->fd, &st) < 0) {
+                r = -errno;
+                sg_error_set(err, SG_REASON_NONE, "%s: %s", m->name, strerror(-r));
+                return r;
+        }
+        if (!S_ISREG(st.st_mode)) {
+                sg_error_set(err, SG_REASON_NONE, "%s: not a regular file", m->name);
+                return -EINVAL;
+        }
+        m->size = (uint64_t) st.st_size;
+        return 0;
+}
+
+/* Why a read stops at a line: sets err and returns -EBADMSG. */
+__attribute__((format(printf, 4, 5))) static int bad_record(sg_error *err, const member *m, uint64_t off,
+                                                            const char *fmt, ...) {
+        char what[400];
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void) vsnprintf(what, sizeof(what), fmt, ap);
+        va_end(ap);
+        sg_error_set(err, SG_REASON_NONE, "%s: byte %" PRIu64 ": %s", m->name, off, what);
+        return -EBADMSG;
+}
+
+/* The file offset where a line that line_next() just returned starts: buf holds the bytes
+ * [off - fill, off) of the file. */
+static uint64_t line_offset(const line_reader *lr, const char *line) {
+        return lr->off - lr->fill + (uint64_t) (line - lr->buf);
+}
+
+/* line_next() with its errors explained in err. */
+static int member_line(line_reader *lr, const member *m, const char **ret_line, size_t *ret_len, bool *ret_nl,
+                       sg_error *err) {
+        int r = line_next(lr, ret_line, ret_len, ret_nl);
+        if (r == -EMSGSIZE)
+                return bad_record(err, m, lr->off - lr->fill + lr->start, "line longer than %u bytes", SG_AUDIT_LINE_MAX);
+        if (r < 0)
+                sg_error_set(err, SG_REASON_NONE, "%s: cannot read: %s", m->name, strerror(-r));
+        return r;
+}
+
+/* Parses the line that starts at off: a JSON object with an integer "seq", ending in '\n'. */
+static int member_record(const member *m, uint64_t off, const char *line, size_t len, bool nl, cJSON **ret,
+                         uint64_t *ret_seq, sg_error *err) {
+        const char *why;
+        cJSON *j;
+
+        if (!nl)
+                return bad_record(err, m, off, "the last line does not end in a newline");
+        if (!(j = parse_line(line, len, &why)))
+                return bad_record(err, m, off, "%s", why);
+        if (record_seq(j, ret_seq) < 0) {
+                cJSON_Delete(j);
+                return bad_record(err, m, off, "no integer \"seq\" in [1, %" PRIu64 "]", SG_AUDIT_SEQ_MAX);
+        }
+        *ret = j;
+        return 0;
+}
+
+/* A record line is a few KiB: a probe reads this much first, and more only for a longer line. */
+#define PROBE_WINDOW (16u * 1024u)
+
+/* The first line that starts at or after off: returns 1 with its seq and the offset just past it,
+ * or 0 when no line starts in [off, size). From off > 0 it reads from one byte early and drops
+ * the first line it reads, which lands on that line whether or not off itself starts one. */
+static int probe(line_reader *lr, const member *m, uint64_t off, uint64_t *ret_seq, uint64_t *ret_next,
+                 sg_error *err) {
+        _cleanup_(cjson_deletep) cJSON *j = NULL;
+        const uint64_t from = off > 0 ? off - 1 : 0;
+        const char *line = NULL;
+        size_t len = 0;
+        bool nl = false;
+        int r;
+
+        if (from >= m->size)
+                return 0;
+        uint64_t end = m->size - from > PROBE_WINDOW ? from + PROBE_WINDOW : m->size;
+        for (;;) {
+                if ((r = line_reader_init(lr, m->fd, from, end)) < 0)
+                        return r;
+                r = member_line(lr, m, &line, &len, &nl, err);
+                if (r > 0 && off > 0) /* that was the end of the line holding byte off - 1 */
+                        r = nl ? member_line(lr, m, &line, &len, &nl, err) : 0;
+                if (r < 0)
+                        return r;
+                if ((r == 0 || !nl) && end < m->size) {
+                        end = m->size; /* the window ended inside a line: read on to the end */
+                        continue;
+                }
+                break;
+        }
+        if (r == 0)
+                return 0;
+        uint64_t at = line_offset(lr, line);
+        if ((r = member_record(m, at, line, len, nl, &j, ret_seq, err)) < 0)
+                return r;
+        *ret_next = at + len + 1;
+        return 1;
+}
+
+/* The seq of the first line of m; 0 when m holds no line. */
+static int member_first_seq(line_reader *lr, const member *m, uint64_t *ret, sg_error *err) {
+        uint64_t seq = 0, next;
+        int r = probe(lr, m, 0, &seq, &next, err);
+        if (r < 0)
+                return r;
+        *ret = r > 0 ? seq : 0;
+        return 0;
+}
+
+/* Where the scan for the first line with a seq >= seq may start: a line start with only smaller
+ * seqs before it, at most READ_CHUNK (plus one line) before the line wanted. Seqs rise through a
+ * file, so halving the byte range works; hi only narrows the search, and the scan from the result
+ * runs on past hi when the line wanted starts there. */
+static int seek_seq(line_reader *lr, const member *m, uint64_t seq, uint64_t *ret_off, sg_error *err) {
+        uint64_t lo = 0, hi = m->size;
+
+        while (lo < hi && hi - lo > READ_CHUNK) {
+                uint64_t mid = lo + (hi - lo) / 2, s = 0, next = 0;
+                int r = probe(lr, m, mid, &s, &next, err);
+                if (r < 0)
+                        return r;
+                if (r > 0 && s < seq)
+                        lo = next;
+                else
+                        hi = mid;
+        }
+        *ret_off = lo;
+        return 0;
+}
+
+/* Hands fn the records of m from offset off (a line start) on whose seq is >= from_seq; *last is
+ * the seq of the line before, which every line must exceed. */
+static int member_visit(line_reader *lr, const member *m, uint64_t off, uint64_t from_seq, uint64_t *last,
+                        sg_audit_record_fn fn, void *userdata, sg_error *err) {
+        const char *line;
+        size_t len;
+        bool nl;
+        int r;
+
+        if ((r = line_reader_init(lr, m->fd, off, m->size)) < 0)
+                return r;
+        while ((r = member_line(lr, m, &line, &len, &nl, err)) > 0) {
+                _cleanup_(cjson_deletep) cJSON *j = NULL;
+                uint64_t at = line_offset(lr, line), seq;
+
+                if ((r = member_record(m, at, line, len, nl, &j, &seq, err)) < 0)
+                        return r;
+                if (seq <= *last)
+                        return bad_record(err, m, at, "seq %" PRIu64 " does not follow seq %" PRIu64, seq, *last);
+                *last = seq;
+                if (seq >= from_seq && (r = fn(seq, j, userdata)) != 0)
+                        return r;
+        }
+        return r;
+}
+
+int sg_audit_read(sg_audit *a, uint64_t from_seq, sg_audit_record_fn fn, void *userdata, sg_error *err) {
+        _cleanup_(line_reader_done) line_reader lr = {0};
+        const unsigned oldest = a->opts.keep_files > 0 ? a->opts.keep_files : 1;
+        unsigned start = 0;
+        bool found = false, search = false;
+        uint64_t last = 0;
+        int r;
+
+        if (!fn)
+                return -EINVAL;
+        if (from_seq == 0)
+                from_seq = 1;
+        if (from_seq >= a->next_seq)
+                return 0;
+        /* Newest file first: the first whose first line is at or before from_seq holds it. When
+         * none does, from_seq was rotated away and the read starts at the oldest file there is.
+         * Gaps (a NAME.i removed by hand) are stepped over, as rotation steps over them. */
+        for (unsigned i = 0; i <= oldest; i++) {
+                _cleanup_(member_done) member m = {.fd = -1};
+                uint64_t first;
+
+                if ((r = member_open(a, i, &m, err)) == -ENOENT)
+                        continue;
+                if (r < 0 || (r = member_first_seq(&lr, &m, &first, err)) < 0)
+                        return r;
+                if (first == 0)
+                        continue;
+                start = i;
+                found = true;
+                if (first <= from_seq) {
+                        search = first < from_seq;
+                        break;
+                }
+        }
+        if (!found)
+                return 0;
+        for (unsigned i = start + 1; i-- > 0;) {
+                _cleanup_(member_done) member m = {.fd = -1};
+                uint64_t off = 0;
+
+                if ((r = member_open(a, i, &m, err)) == -ENOENT)
+                        continue;
+                if (r < 0)
+                        return r;
+                if (i == start && search && (r = seek_seq(&lr, &m, from_seq, &off, err)) < 0)
+                        return r;
+                if ((r = member_visit(&lr, &m, off, from_seq, &last, fn, userdata, err)) != 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Verifying.                                                                                   */
 
 typedef struct {

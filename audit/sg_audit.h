@@ -87,6 +87,30 @@ int sg_audit_append_many(sg_audit *a, cJSON **records, size_t n, uint64_t *ret_f
  * just before a crash. Cost: reads at most 2 × max_bytes; memory stays under 2 × SG_AUDIT_LINE_MAX. */
 int sg_audit_find_decision(sg_audit *a, const char *id, uint64_t max_bytes, cJSON **ret);
 
+/* Called by sg_audit_read() for each record it visits, oldest first: the record's seq and the
+ * parsed line (owned by the reader, valid only during the call). Returns 0 to go on, a positive
+ * value to stop the read (which then returns that value), or -errno to fail it (returned too). */
+typedef int (*sg_audit_record_fn)(uint64_t seq, const cJSON *record, void *userdata);
+
+/* Visits the records with seq >= from_seq in seq order, across the files this handle writes:
+ * the rotated files NAME.K … NAME.1 (K = keep_files, or 1 when it is 0) that still exist, then
+ * NAME up to the last line append wrote (a line another process added later is not read).
+ * Records rotated away are gone: when from_seq is older than the oldest file kept, the first
+ * record visited has a larger seq, which is how a caller learns what it missed. from_seq 0 means
+ * 1; from_seq >= sg_audit_next_seq() visits nothing and reads no file.
+ *
+ * Cost: the first line of each file from NAME back to the one holding from_seq, then a binary
+ * search by byte offset inside that file, so reaching from_seq takes O(files + log(file size))
+ * reads of at most SG_AUDIT_LINE_MAX each, not a scan of the file; then one streaming pass over
+ * what follows. Memory stays under 2 × SG_AUDIT_LINE_MAX plus one parsed record.
+ *
+ * Returns 0 once the newest record was visited, fn's value when it stopped or failed the read,
+ * -EBADMSG with err->msg "FILE: byte OFF: what is wrong" for a line that is not a JSON object with
+ * an integer "seq", a seq not above the one before it, or a last line without '\n' in a rotated
+ * file (verify says more), or -errno of the I/O. fn must not append to a: the reader relies on the
+ * files not moving under it (the handle's thread is the only writer). */
+int sg_audit_read(sg_audit *a, uint64_t from_seq, sg_audit_record_fn fn, void *userdata, sg_error *err);
+
 /* The seq the next append will write, and the "prev" it will carry (for status and tests). */
 uint64_t sg_audit_next_seq(const sg_audit *a);
 /* Bytes of a torn last line (a crash mid-write) that open cut off; 0 normally. */
