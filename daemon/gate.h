@@ -14,6 +14,7 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include "journal_relay.h"
 #include "sg_adapter.h"
 #include "sg_audit.h"
 #include "sg_decide.h"
@@ -126,6 +127,7 @@ struct gate {
         bool backlog;                         /* inbox entries left unclaimed: rescan when room */
         bool stopping;
         bool journal;                         /* send decisions to journald */
+        gate_journal_relay relay;             /* decisions to journald, replayed after an outage */
         /* First-seen times of package digests (DESIGN §5, REVOKED); worker threads share it. */
         uv_mutex_t firstseen_lock;
         struct firstseen_set *firstseen;

@@ -406,6 +406,7 @@ int main(int argc, char **argv) {
         uv_signal_start(&g->sig_int, on_term, SIGINT);
         uv_timer_init(g->loop, &g->tick);
         g->tick.data = g;
+        gate_journal_relay_init(g);
         uv_timer_start(&g->tick, on_tick, 250, 250);
         uint64_t wd_usec = 0;
         if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
@@ -432,6 +433,9 @@ int main(int argc, char **argv) {
 
         uv_run(g->loop, UV_RUN_DEFAULT);
 
+        /* The relay's timer closed with every other handle (close_all); decisions journald has
+         * not had yet get one last attempt here, after the last decision of the drain. */
+        gate_journal_relay_finish(g);
         gate_log(g, LOG_INFO, SG_MESSAGE_STOPPED, "signgated stopped after %llu decision(s)", (unsigned long long) g->decisions);
         while (g->queues) {
                 fqueue *q = g->queues;

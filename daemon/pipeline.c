@@ -635,7 +635,7 @@ static void job_done(uv_work_t *w, int status) {
         account(g, j);
         gate_remember(g, j->record);
         if (g->journal)
-                (void) sg_journal_send_decision(j->record);
+                gate_journal_relay_decision(g, j->record, seq);
         if (g->foreground || !g->journal) {
                 const cJSON *msg = cJSON_GetObjectItemCaseSensitive(j->record, "message");
                 fprintf(stderr, "signgated: [%llu] %s %s: %s\n", (unsigned long long) seq, j->id,
