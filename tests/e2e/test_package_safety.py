@@ -119,17 +119,18 @@ def test_accepts_infozip_archive(variant, tmp_path, sign, expect_promoted):
     assert t.returncode == 0, t.stdout + t.stderr
 
 
-def test_accepts_infozip_archive_with_raw_utf8_names(tmp_path, sign, expect_promoted):
+def infozip_raw_utf8_names(tmp_path) -> bytes:
+    """Info-ZIP archive of UTF-8 names (written raw, as zip 3.0 does in a UTF-8 locale)."""
     tree = tmp_path / "tree"
     tree.mkdir()
     for n in ("héllo.txt", "日本語/ファイル.py", "emoji-😀.txt"):
         (tree / n).parent.mkdir(parents=True, exist_ok=True)
         (tree / n).write_bytes(b"x\n")
-    data = izip("zip -q -r out.zip héllo.txt 日本語 emoji-😀.txt", tree)
-    expect_signed_and_promoted(write(tmp_path, data), sign, expect_promoted)
+    return izip("zip -q -r out.zip héllo.txt 日本語 emoji-😀.txt", tree)
 
 
-def test_accepts_infozip_archive_with_nested_zip_stored_last(tmp_path, sign, expect_promoted):
+def infozip_nested_zip_stored_last(tmp_path) -> bytes:
+    """Info-ZIP archive whose last entry is a stored ZIP (its own EOCD near the end)."""
     tree = tmp_path / "tree"
     tree.mkdir()
     (tree / "index.py").write_bytes(CODE)
@@ -137,7 +138,16 @@ def test_accepts_infozip_archive_with_nested_zip_stored_last(tmp_path, sign, exp
     with zipfile.ZipFile(inner, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("inner.py", CODE)
     (tree / "zz-vendor.zip").write_bytes(inner.getvalue())
-    data = izip("zip -q out.zip index.py zz-vendor.zip", tree)
+    return izip("zip -q out.zip index.py zz-vendor.zip", tree)
+
+
+def test_accepts_infozip_archive_with_raw_utf8_names(tmp_path, sign, expect_promoted):
+    data = infozip_raw_utf8_names(tmp_path)
+    expect_signed_and_promoted(write(tmp_path, data), sign, expect_promoted)
+
+
+def test_accepts_infozip_archive_with_nested_zip_stored_last(tmp_path, sign, expect_promoted):
+    data = infozip_nested_zip_stored_last(tmp_path)
     assert zc.parse(data).entries[-1].name == b"zz-vendor.zip"
     assert zc.parse(data).entries[-1].method == STORED
     expect_signed_and_promoted(write(tmp_path, data), sign, expect_promoted)
@@ -178,9 +188,11 @@ def pyzip(kind):
     return bytes(out.buf) if isinstance(out, Unseekable) else out.getvalue()
 
 
-@pytest.mark.parametrize("kind", ["stored", "deflated", "unseekable", "force-zip64",
-                                  "unseekable-force-zip64", "utf8-names",
-                                  "open-w-without-mode"])
+PYZIP_KINDS = ["stored", "deflated", "unseekable", "force-zip64", "unseekable-force-zip64",
+               "utf8-names", "open-w-without-mode"]
+
+
+@pytest.mark.parametrize("kind", PYZIP_KINDS)
 def test_accepts_python_zipfile_archive(kind, tmp_path, sign, expect_promoted):
     data = pyzip(kind)
     if kind.startswith("unseekable"):
@@ -188,8 +200,7 @@ def test_accepts_python_zipfile_archive(kind, tmp_path, sign, expect_promoted):
     expect_signed_and_promoted(write(tmp_path, data), sign, expect_promoted)
 
 
-def test_accepts_python_zipfile_archive_with_nested_zip_stored_last(tmp_path, sign,
-                                                                      expect_promoted):
+def pyzip_nested_zip_stored_last() -> bytes:
     inner = io.BytesIO()
     with zipfile.ZipFile(inner, "w") as z:
         z.writestr("a.py", CODE)
@@ -197,7 +208,13 @@ def test_accepts_python_zipfile_archive_with_nested_zip_stored_last(tmp_path, si
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("index.py", CODE)
         z.writestr("layer.zip", inner.getvalue(), compress_type=zipfile.ZIP_STORED)
-    expect_signed_and_promoted(write(tmp_path, out.getvalue()), sign, expect_promoted)
+    return out.getvalue()
+
+
+def test_accepts_python_zipfile_archive_with_nested_zip_stored_last(tmp_path, sign,
+                                                                      expect_promoted):
+    expect_signed_and_promoted(write(tmp_path, pyzip_nested_zip_stored_last()), sign,
+                               expect_promoted)
 
 
 CRAFTED_LEGIT = {
@@ -230,18 +247,26 @@ def test_accepts_crafted_legitimate_archive(case, tmp_path, sign, expect_promote
     expect_signed_and_promoted(write(tmp_path, data), sign, expect_promoted)
 
 
-def test_accepts_crafted_zip64_archive(tmp_path, sign, expect_promoted):
-    data = zc.build([E("a.py", CODE, method=DEFLATED, zip64=True), D("d/", zip64=True),
+def crafted_zip64_archive() -> bytes:
+    return zc.build([E("a.py", CODE, method=DEFLATED, zip64=True), D("d/", zip64=True),
                      E("d/b.txt", b"b", zip64=True, descriptor=True)], zip64=True).data
+
+
+def descriptor_without_signature_archive() -> bytes:
+    # APPNOTE 4.3.9.3: the data descriptor signature is optional
+    return zc.build([E("a.py", CODE, method=DEFLATED, descriptor=True,
+                       descriptor_signature=False), E("b.txt", b"b")]).data
+
+
+def test_accepts_crafted_zip64_archive(tmp_path, sign, expect_promoted):
+    data = crafted_zip64_archive()
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         assert z.testzip() is None
     expect_signed_and_promoted(write(tmp_path, data), sign, expect_promoted)
 
 
 def test_accepts_descriptor_without_signature(tmp_path, sign, expect_promoted):
-    # APPNOTE 4.3.9.3: the data descriptor signature is optional
-    data = zc.build([E("a.py", CODE, method=DEFLATED, descriptor=True,
-                       descriptor_signature=False), E("b.txt", b"b")]).data
+    data = descriptor_without_signature_archive()
     expect_signed_and_promoted(write(tmp_path, data), sign, expect_promoted)
 
 
@@ -514,11 +539,15 @@ def test_rejects_as_malformed_even_under_warn(case, hostile):
     hostile(MALFORMED[case](), "MALFORMED", policy="Warn", sign=False)
 
 
-def test_rejects_central_entries_with_different_names_sharing_a_local_header(tmp_path, verify,
-                                                                            sign_refused):
+def names_sharing_a_local_header() -> bytes:
     es = [E("a.txt", b"hello"), E("b.txt", b"hello", same_local_as=0),
           E("c.txt", b"hello", same_local_as=0)]
-    p = write(tmp_path, zc.build(es).data)
+    return zc.build(es).data
+
+
+def test_rejects_central_entries_with_different_names_sharing_a_local_header(tmp_path, verify,
+                                                                            sign_refused):
+    p = write(tmp_path, names_sharing_a_local_header())
     for policy in ("Enforce", "Warn"):
         rc, d = verify(p, policy)
         assert d["outcome"] == "rejected", d
@@ -556,85 +585,153 @@ def test_rejects_package_over_package_bytes_limit(tmp_path, sign, settings_file,
     expect_rejected(signed, "LIMIT_EXCEEDED", settings=settings_file(packageBytes=size - 1))
 
 
+def _inflated_4000():
+    data = bytes(4000)
+    return (zc.build([E("z.bin", data, method=DEFLATED)]).data,
+            zc.build([E("z.bin", data[:3999], method=DEFLATED)]).data)
+
+
+def _inflated_summed():
+    es = [E("z%d.bin" % i, bytes(1000), method=DEFLATED) for i in range(4)]
+    return zc.build(es).data, zc.build(es[:3]).data
+
+
+def _inflated_stored():
+    es = [E("s%d.bin" % i, b"s" * 1000) for i in range(3)]
+    return zc.build(es).data, zc.build(es[:2]).data
+
+
+# case -> (make() -> (over, at or None), limits): ``over`` exceeds the limits, ``at`` is
+# exactly at them.
+SMALL_LIMITS = {
+    "entries": (lambda: (_n_entries(6), _n_entries(5)), {"entries": 5}),
+    "name-bytes": (lambda: (zc.build([E("a" * 13 + ".txt", b"x")]).data,
+                            zc.build([E("a" * 12 + ".txt", b"x")]).data), {"nameBytes": 16}),
+    # 6 characters, 18 bytes of UTF-8
+    "name-bytes-multibyte": (lambda: (zc.build([E("日本語日本語", b"x",
+                                                   flags=zc.FLAG_UTF8)]).data, None),
+                             {"nameBytes": 16}),
+    "depth": (lambda: (zc.build([E("a/b/c/d.txt", b"x")]).data,
+                       zc.build([E("a/b/c.txt", b"x")]).data), {"depth": 3}),
+    "depth-directory-entry": (lambda: (zc.build([D("a/b/c/d/")]).data, None), {"depth": 3}),
+    "inflated-bytes": (_inflated_4000, {"inflatedBytes": 3999}),
+    "inflated-bytes-summed": (_inflated_summed, {"inflatedBytes": 3000}),
+    "inflated-bytes-stored": (_inflated_stored, {"inflatedBytes": 2500}),
+}
+
+
+def _small_limit_case(limit_case, case):
+    make, limits = SMALL_LIMITS[case]
+    over, at = make()
+    limit_case(over, at, **limits)
+
+
 def test_rejects_more_entries_than_entries_limit(limit_case):
-    limit_case(_n_entries(6), _n_entries(5), entries=5)
+    _small_limit_case(limit_case, "entries")
 
 
 def test_rejects_name_longer_than_name_bytes_limit(limit_case):
-    limit_case(zc.build([E("a" * 13 + ".txt", b"x")]).data,
-               zc.build([E("a" * 12 + ".txt", b"x")]).data, nameBytes=16)
+    _small_limit_case(limit_case, "name-bytes")
 
 
 def test_rejects_multibyte_name_over_name_bytes_limit_counted_in_bytes(limit_case):
-    # 6 characters, 18 bytes of UTF-8
-    limit_case(zc.build([E("日本語日本語", b"x", flags=zc.FLAG_UTF8)]).data, None, nameBytes=16)
+    _small_limit_case(limit_case, "name-bytes-multibyte")
 
 
 def test_rejects_path_deeper_than_depth_limit(limit_case):
-    limit_case(zc.build([E("a/b/c/d.txt", b"x")]).data,
-               zc.build([E("a/b/c.txt", b"x")]).data, depth=3)
+    _small_limit_case(limit_case, "depth")
 
 
 def test_rejects_directory_entry_deeper_than_depth_limit(limit_case):
-    limit_case(zc.build([D("a/b/c/d/")]).data, None, depth=3)
+    _small_limit_case(limit_case, "depth-directory-entry")
 
 
 def test_rejects_inflated_total_over_inflated_bytes_limit(limit_case):
-    data = bytes(4000)
-    limit_case(zc.build([E("z.bin", data, method=DEFLATED)]).data,
-               zc.build([E("z.bin", data[:3999], method=DEFLATED)]).data, inflatedBytes=3999)
+    _small_limit_case(limit_case, "inflated-bytes")
 
 
 def test_rejects_inflated_total_summed_over_entries(limit_case):
-    es = [E("z%d.bin" % i, bytes(1000), method=DEFLATED) for i in range(4)]
-    limit_case(zc.build(es).data, zc.build(es[:3]).data, inflatedBytes=3000)
+    _small_limit_case(limit_case, "inflated-bytes-summed")
 
 
 def test_rejects_stored_entries_counted_toward_inflated_total(limit_case):
-    es = [E("s%d.bin" % i, b"s" * 1000) for i in range(3)]
-    limit_case(zc.build(es).data, zc.build(es[:2]).data, inflatedBytes=2500)
+    _small_limit_case(limit_case, "inflated-bytes-stored")
 
 
-def test_rejects_bomb_whose_headers_understate_its_size(tmp_path, settings_file, verify):
+def understated_bomb() -> bytes:
     # headers claim 1000 bytes; the stream inflates to 4 MiB: counted from bytes
     # actually inflated, never from headers.
     n = 4 << 20
     bomb = zc.Entry("bomb.bin", b"", method=DEFLATED, payload=zc.deflate_zeros(n),
                     crc=zc.crc_zeros(1000), usize=1000, mode=0o100644)
-    p = write(tmp_path, zc.build([bomb]).data)
+    return zc.build([bomb]).data
+
+
+def test_rejects_bomb_whose_headers_understate_its_size(tmp_path, settings_file, verify):
+    p = write(tmp_path, understated_bomb())
     for policy in ("Enforce", "Warn"):
         rc, d = verify(p, policy, settings=settings_file(inflatedBytes=1 << 20))
         assert d["outcome"] == "rejected", d
         assert set(d["reasons"]) & {"LIMIT_EXCEEDED", "MALFORMED"}, d
 
 
-def test_rejects_high_ratio_bomb_at_default_inflated_limit(tmp_path, hostile):
+def high_ratio_bomb() -> bytes:
     n = 262144000 + 1
     bomb = zc.Entry("bomb.bin", b"", method=DEFLATED, payload=zc.deflate_zeros(n),
                     crc=zc.crc_zeros(n), usize=n, mode=0o100644)
-    hostile(zc.build([E("index.py", CODE), bomb]).data, "LIMIT_EXCEEDED")
+    return zc.build([E("index.py", CODE), bomb]).data
+
+
+# over the default limits (DESIGN §6): LIMIT_EXCEEDED
+DEFAULT_LIMITS = {
+    "inflated-bytes-high-ratio-bomb": high_ratio_bomb,
+    "name-over-1024-bytes": lambda: zc.build([E("n" * 1025, b"x")]).data,
+    "depth-over-64": lambda: zc.build([E("d/" * 64 + "f", b"x")]).data,
+    "entries-over-100000": lambda: _n_entries(100001),
+    # one component longer than any file name can be (NAME_MAX): it can never be extracted
+    "name-component-over-255-bytes": lambda: zc.build([E("index.py", CODE),
+                                                       E("n" * 256, b"x")]).data,
+    "directory-component-over-255-bytes": lambda: zc.build([E("index.py", CODE),
+                                                            E("d" * 256 + "/f.py", b"x")]).data,
+}
+
+# exactly at the default limits: promoted
+AT_DEFAULT_LIMITS = {
+    "name-of-1024-bytes": lambda: zc.build([E("d/" + "n" * 1022, b"x")]).data,
+    "depth-of-64": lambda: zc.build([E("d/" * 63 + "f", b"x")]).data,
+}
+
+
+def test_rejects_high_ratio_bomb_at_default_inflated_limit(tmp_path, hostile):
+    hostile(DEFAULT_LIMITS["inflated-bytes-high-ratio-bomb"](), "LIMIT_EXCEEDED")
 
 
 def test_rejects_name_over_default_1024_bytes(hostile):
-    hostile(zc.build([E("n" * 1025, b"x")]).data, "LIMIT_EXCEEDED")
+    hostile(DEFAULT_LIMITS["name-over-1024-bytes"](), "LIMIT_EXCEEDED")
 
 
 def test_accepts_name_of_exactly_default_1024_bytes(tmp_path, sign, expect_promoted):
-    data = zc.build([E("d/" + "n" * 1022, b"x")]).data
+    data = AT_DEFAULT_LIMITS["name-of-1024-bytes"]()
     expect_signed_and_promoted(write(tmp_path, data), sign, expect_promoted)
 
 
+@pytest.mark.parametrize("case", ["name-component-over-255-bytes",
+                                  "directory-component-over-255-bytes"])
+def test_rejects_name_component_over_255_bytes(case, hostile):
+    hostile(DEFAULT_LIMITS[case](), "LIMIT_EXCEEDED")
+
+
 def test_rejects_depth_over_default_64(hostile):
-    hostile(zc.build([E("d/" * 64 + "f", b"x")]).data, "LIMIT_EXCEEDED")
+    hostile(DEFAULT_LIMITS["depth-over-64"](), "LIMIT_EXCEEDED")
 
 
 def test_accepts_depth_of_exactly_default_64(tmp_path, sign, expect_promoted):
-    data = zc.build([E("d/" * 63 + "f", b"x")]).data
+    data = AT_DEFAULT_LIMITS["depth-of-64"]()
     expect_signed_and_promoted(write(tmp_path, data), sign, expect_promoted)
 
 
 def test_rejects_more_than_default_100000_entries(hostile):
-    hostile(_n_entries(100001), "LIMIT_EXCEEDED")
+    hostile(DEFAULT_LIMITS["entries-over-100000"](), "LIMIT_EXCEEDED")
 
 
 def test_rejects_limit_exceeded_even_under_warn(tmp_path, settings_file, verify):
@@ -683,12 +780,16 @@ UNSAFE_NAMES = {
 }
 
 
-@pytest.mark.parametrize("case", list(UNSAFE_NAMES))
-def test_rejects_unsafe_name(case, hostile):
-    name = UNSAFE_NAMES[case]
+def unsafe_name_archive(name: bytes) -> bytes:
+    """index.py plus one entry named ``name`` (a directory when it ends in '/')."""
     entry = zc.Entry(name, b"" if name.endswith(b"/") else b"payload",
                      mode=0o040755 if name.endswith(b"/") else 0o100644)
-    hostile(zc.build([E("index.py", CODE), entry]).data, "UNSAFE_CONTENT")
+    return zc.build([E("index.py", CODE), entry]).data
+
+
+@pytest.mark.parametrize("case", list(UNSAFE_NAMES))
+def test_rejects_unsafe_name(case, hostile):
+    hostile(unsafe_name_archive(UNSAFE_NAMES[case]), "UNSAFE_CONTENT")
 
 
 @pytest.mark.parametrize("case", ["dotdot-prefix", "absolute", "nul-byte"])
@@ -768,17 +869,21 @@ SPECIAL_MODES = {
 }
 
 
+def special_mode_archive(name: str, mode: int) -> bytes:
+    """index.py plus one entry ``name`` with Unix mode ``mode``."""
+    entry = zc.Entry(name, b"" if name.endswith("/") else b"x", mode=mode)
+    return zc.build([E("index.py", CODE), entry]).data
+
+
 @pytest.mark.parametrize("case", list(SPECIAL_MODES))
 def test_rejects_special_file_or_mode_bit(case, hostile):
-    name, mode = SPECIAL_MODES[case]
-    entry = zc.Entry(name, b"" if name.endswith("/") else b"x", mode=mode)
-    hostile(zc.build([E("index.py", CODE), entry]).data, "UNSAFE_CONTENT")
+    hostile(special_mode_archive(*SPECIAL_MODES[case]), "UNSAFE_CONTENT")
 
 
 # ==========================================================================
 # UNSAFE_CONTENT: overlapping entries
 
-def test_rejects_entry_nested_inside_another_entrys_data(hostile):
+def _entry_nested_inside_another_entrys_data():
     # "outer.bin" stores bytes that are themselves a complete local record for
     # "inner.py"; the central directory lists both: the same bytes belong to
     # two entries.
@@ -787,22 +892,41 @@ def test_rejects_entry_nested_inside_another_entrys_data(hostile):
     inner_offset = 30 + len(outer_name)          # outer's data starts right after its header
     es = [E(outer_name, inner_local + CODE),
           E("inner.py", CODE, write_local=False, central={"offset": inner_offset})]
-    hostile(zc.build(es).data, "UNSAFE_CONTENT")
+    return zc.build(es).data
 
 
-def test_rejects_many_central_entries_pointing_at_one_local_header(hostile):
+def _many_central_entries_one_local_header():
     es = [E("a.py", CODE, method=DEFLATED)] + [
         E("a.py", CODE, method=DEFLATED, same_local_as=0) for _ in range(10)]
-    hostile(zc.build(es).data, "UNSAFE_CONTENT")
+    return zc.build(es).data
 
 
-def test_rejects_overlapping_entries_bomb_at_small_limit(tmp_path, settings_file, verify):
-    # the same deflated kernel referenced 50 times (Fifield's overlap bomb
-    # shape): rejected for overlap (or for the inflated total), never promoted
+def overlap_bomb() -> bytes:
+    # the same deflated kernel referenced 50 times (Fifield's overlap bomb shape)
     kernel = E("k.bin", bytes(100000), method=DEFLATED)
     es = [kernel] + [E("k.bin", bytes(100000), method=DEFLATED, same_local_as=0)
                      for _ in range(49)]
-    p = write(tmp_path, zc.build(es).data)
+    return zc.build(es).data
+
+
+# UNSAFE_CONTENT: two entries share bytes of the archive
+OVERLAPS = {
+    "entry-nested-inside-another-entrys-data": _entry_nested_inside_another_entrys_data,
+    "many-central-entries-one-local-header": _many_central_entries_one_local_header,
+}
+
+
+def test_rejects_entry_nested_inside_another_entrys_data(hostile):
+    hostile(OVERLAPS["entry-nested-inside-another-entrys-data"](), "UNSAFE_CONTENT")
+
+
+def test_rejects_many_central_entries_pointing_at_one_local_header(hostile):
+    hostile(OVERLAPS["many-central-entries-one-local-header"](), "UNSAFE_CONTENT")
+
+
+def test_rejects_overlapping_entries_bomb_at_small_limit(tmp_path, settings_file, verify):
+    # rejected for overlap (or for the inflated total), never promoted
+    p = write(tmp_path, overlap_bomb())
     rc, d = verify(p, "Warn", settings=settings_file(inflatedBytes=1000000))
     assert d["outcome"] == "rejected", d
     assert set(d["reasons"]) & {"UNSAFE_CONTENT", "LIMIT_EXCEEDED"}, d
@@ -811,41 +935,64 @@ def test_rejects_overlapping_entries_bomb_at_small_limit(tmp_path, settings_file
 # ==========================================================================
 # UNSAFE_CONTENT: encryption and compression methods
 
-def test_rejects_encrypted_entry(hostile):
+def _encrypted_entry():
     fake = bytes(12) + b"ciphertext"
-    hostile(zc.build([E("index.py", CODE),
-                      zc.Entry("secret.py", b"plaintext!", payload=fake,
-                               flags=zc.FLAG_ENCRYPTED, mode=0o100644)]).data,
-            "UNSAFE_CONTENT")
+    return zc.build([E("index.py", CODE),
+                     zc.Entry("secret.py", b"plaintext!", payload=fake,
+                              flags=zc.FLAG_ENCRYPTED, mode=0o100644)]).data
 
 
-def test_rejects_strong_encryption_entry(tmp_path, verify, sign_refused):
+def strong_encryption_archive() -> bytes:
     # bit 0 (encrypted) plus bit 6 (strong encryption): unsafe, or malformed
     # for the flag bit signgate does not know
-    p = write(tmp_path, zc.build([zc.Entry("secret.py", b"x", payload=bytes(16),
-                                           flags=zc.FLAG_ENCRYPTED | 0x0040,
-                                           mode=0o100644)]).data)
-    rc, d = verify(p)
-    assert d["outcome"] == "rejected", d
-    assert set(d["reasons"]) & {"UNSAFE_CONTENT", "MALFORMED"}, d
-    sign_refused(p)
+    return zc.build([zc.Entry("secret.py", b"x", payload=bytes(16),
+                              flags=zc.FLAG_ENCRYPTED | 0x0040, mode=0o100644)]).data
 
 
-@pytest.mark.parametrize("method", [1, 6, 9, 12, 14, 93, 95, 98])
-def test_rejects_compression_method_other_than_stored_or_deflated(method, hostile):
-    hostile(zc.build([E("index.py", CODE),
-                      zc.Entry("x.bin", b"data", method=method, payload=b"data",
-                               mode=0o100644)]).data, "UNSAFE_CONTENT")
+def unsupported_method_archive(method: int) -> bytes:
+    return zc.build([E("index.py", CODE),
+                     zc.Entry("x.bin", b"data", method=method, payload=b"data",
+                              mode=0o100644)]).data
 
 
-def test_rejects_winzip_aes_entry(hostile):
+def _winzip_aes_entry():
     # method 99, encrypted flag, AES extra field (AE-2, AES-256, actual method 8)
     aes = zc.extra_field(0x9901, struct.pack("<H2sBH", 2, b"AE", 3, DEFLATED))
     payload = bytes(16 + 2) + b"cipher" + bytes(10)    # salt, verifier, data, MAC
     entry = zc.Entry("secret.py", b"", method=99, payload=payload, crc=0, usize=6,
                      flags=zc.FLAG_ENCRYPTED, mode=0o100644, local_extra=aes,
                      central_extra=aes, version=51)
-    hostile(zc.build([E("index.py", CODE), entry]).data, "UNSAFE_CONTENT")
+    return zc.build([E("index.py", CODE), entry]).data
+
+
+UNSUPPORTED_METHODS = [1, 6, 9, 12, 14, 93, 95, 98]
+
+# UNSAFE_CONTENT: encrypted entries (the compression methods are UNSUPPORTED_METHODS)
+ENCRYPTED = {
+    "encrypted-entry": _encrypted_entry,
+    "winzip-aes-entry": _winzip_aes_entry,
+}
+
+
+def test_rejects_encrypted_entry(hostile):
+    hostile(ENCRYPTED["encrypted-entry"](), "UNSAFE_CONTENT")
+
+
+def test_rejects_strong_encryption_entry(tmp_path, verify, sign_refused):
+    p = write(tmp_path, strong_encryption_archive())
+    rc, d = verify(p)
+    assert d["outcome"] == "rejected", d
+    assert set(d["reasons"]) & {"UNSAFE_CONTENT", "MALFORMED"}, d
+    sign_refused(p)
+
+
+@pytest.mark.parametrize("method", UNSUPPORTED_METHODS)
+def test_rejects_compression_method_other_than_stored_or_deflated(method, hostile):
+    hostile(unsupported_method_archive(method), "UNSAFE_CONTENT")
+
+
+def test_rejects_winzip_aes_entry(hostile):
+    hostile(ENCRYPTED["winzip-aes-entry"](), "UNSAFE_CONTENT")
 
 
 # ==========================================================================
@@ -877,11 +1024,11 @@ def test_rejects_validly_signed_unsafe_package(case, policy, tmp_path, signer, e
     expect_rejected(write(tmp_path, data), code, policy, also=("INTEGRITY",))
 
 
-def test_rejects_signed_package_whose_entry_hides_eocd_candidate_reaching_file_end(
-        tmp_path, signer, expect_rejected):
-    # The hidden EOCD's comment length is chosen so that it ends exactly where
-    # the *signed* file ends: no second candidate exists when the CLI signs,
-    # one does after.  The gate must see it (libzip could pick either).
+def signed_with_hidden_eocd_reaching_file_end(sign_file) -> tuple:
+    """(signed bytes, inner EOCD offset, path or None): a package whose last entry holds a
+    central directory and an EOCD whose comment length is chosen so that it ends exactly
+    where the *signed* file ends: no second candidate exists when the signer signs, one
+    does after.  ``sign_file(data) -> (signed bytes, path or None)`` signs one archive."""
     def make(clen, tail_offset):
         fake_cd = zc.central_header("index.py", crc=crc32(CODE), csize=len(CODE),
                                     usize=len(CODE), external=zc.unix_external(0o100644))
@@ -892,19 +1039,27 @@ def test_rejects_signed_package_whose_entry_hides_eocd_candidate_reaching_file_e
     probe = zc.build([E("index.py", CODE), E("tail.bin", bytes(46 + 8 + 22))])
     tail = probe.entries[1]["data_offset"]
     inner_eocd = tail + 46 + len("index.py")
-    src = tmp_path / "function.zip"
-    src.write_bytes(make(0, tail))
-    signed_len = signer.sign(src).stat().st_size
+    signed_len = len(sign_file(make(0, tail))[0])
     for _ in range(24):
         clen = signed_len - inner_eocd - 22
-        src.write_bytes(make(clen, tail))
-        signed = signer.sign(src)
-        data = signed.read_bytes()
+        data, path = sign_file(make(clen, tail))
         if len(data) == inner_eocd + 22 + clen:
-            break
+            return data, inner_eocd, path
         signed_len = len(data)
-    else:
-        pytest.fail("could not align the hidden EOCD with the signed length")
+    pytest.fail("could not align the hidden EOCD with the signed length")
+
+
+def test_rejects_signed_package_whose_entry_hides_eocd_candidate_reaching_file_end(
+        tmp_path, signer, expect_rejected):
+    # The gate must see the hidden candidate (libzip could pick either).
+    src = tmp_path / "function.zip"
+
+    def sign_file(data):
+        src.write_bytes(data)
+        signed = signer.sign(src)
+        return signed.read_bytes(), signed
+
+    data, inner_eocd, signed = signed_with_hidden_eocd_reaching_file_end(sign_file)
     assert data[inner_eocd:inner_eocd + 4] == b"PK\x05\x06"
     for policy in ("Enforce", "Warn"):
         expect_rejected(signed, "MALFORMED", policy)
