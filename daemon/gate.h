@@ -57,6 +57,7 @@ struct job {
         gate *g;
         uv_work_t work;
         job *next;
+        job *commit_next;                     /* in the gate's commit lists */
         fqueue *q;
         char id[37];
         sg_kind kind;
@@ -114,6 +115,13 @@ struct gate {
         sg_settings settings;
         store_ref *store;
         sg_audit *audit;
+        /* The audit handle is shared by the loop and the commit thread (group commit). */
+        uv_mutex_t audit_lock;
+        /* Decided jobs waiting for their record (commit_head…), and the batch being written. */
+        job *commit_head, *commit_tail, *committing;
+        uv_work_t commit_work;
+        int commit_err;
+        size_t commits_pending;               /* jobs in either list */
         sg_adapter *adapter;
         int inbox_fd, staging_fd, rejected_fd, lib_fd, firstseen_fd;
         int inotify_fd;

@@ -285,7 +285,10 @@ int gate_inbox_scan(gate *g, bool startup) {
                 if (e->claimed) {
                         /* Left by a previous run. Recorded already (the crash came between the
                          * audit append and the removal)? Then only the removal is left to do. */
-                        if (sg_audit_find_decision(g->audit, e->id, GATE_AUDIT_LOOKBACK, NULL) == 0) {
+                        uv_mutex_lock(&g->audit_lock);
+                        bool recorded = sg_audit_find_decision(g->audit, e->id, GATE_AUDIT_LOOKBACK, NULL) == 0;
+                        uv_mutex_unlock(&g->audit_lock);
+                        if (recorded) {
                                 (void) (S_ISDIR(e->st.st_mode) ? sg_remove_tree(g->inbox_fd, e->name)
                                                                : unlinkat(g->inbox_fd, e->name, 0));
                                 continue;

@@ -75,10 +75,17 @@ static void outage_begin(gate *g, uint64_t seq, int error) {
         schedule(g);
 }
 
+static uint64_t audit_next_seq(gate *g) {
+        uv_mutex_lock(&g->audit_lock);
+        uint64_t next = sg_audit_next_seq(g->audit);
+        uv_mutex_unlock(&g->audit_lock);
+        return next;
+}
+
 static void caught_up(gate *g) {
         gate_journal_relay *jr = &g->relay;
         uv_update_time(g->loop); /* also called after the loop ended */
-        uint64_t ms = uv_now(g->loop) - jr->outage_ms, last = sg_audit_next_seq(g->audit) - 1;
+        uint64_t ms = uv_now(g->loop) - jr->outage_ms, last = audit_next_seq(g) - 1;
         char f_count[64], f_first[64], f_last[64], f_ms[64], f_lost[64], lost[160] = "";
 
         (void) snprintf(f_count, sizeof(f_count), "SIGNGATE_REPLAYED_COUNT=%" PRIu64, jr->replayed);
@@ -100,6 +107,9 @@ static void caught_up(gate *g) {
         (void) sg_journal_send_event(LOG_NOTICE, NULL, fields, "%s", msg);
         if (g->foreground)
                 fprintf(stderr, "signgated: %s\n", msg);
+        /* Records committed while the replay read them may still reach the relay live: they
+         * were sent already. */
+        jr->live_from = jr->unsent;
         jr->unsent = 0;
 }
 
@@ -151,7 +161,9 @@ static int replay(gate *g) {
         /* While nobody listens there is nothing to read the audit file for. */
         if (!sg_journal_available())
                 return -ENOENT;
+        uv_mutex_lock(&g->audit_lock); /* the commit thread appends under it */
         r = sg_audit_read(g->audit, jr->unsent, on_record, &p, &err);
+        uv_mutex_unlock(&g->audit_lock);
         if (r == STOP_JOURNALD)
                 return p.error;
         if (r == STOP_BATCH)
@@ -160,7 +172,7 @@ static int replay(gate *g) {
                 /* A damaged audit file cannot be replayed past the damage, and retrying would
                  * keep journald from every later decision: the rest of the backlog is given up
                  * (it is in the audit file, which `signgate audit verify` will reject). */
-                uint64_t next = sg_audit_next_seq(g->audit);
+                uint64_t next = audit_next_seq(g);
                 fprintf(stderr,
                         "signgated: cannot replay decisions seq %" PRIu64 "–%" PRIu64 " to journald: %s; "
                         "they are only in the audit file\n",
@@ -177,7 +189,7 @@ static int replay(gate *g) {
                 return r;
         }
         /* Every record up to the newest was visited; any missing at the end were rotated away. */
-        uint64_t next = sg_audit_next_seq(g->audit);
+        uint64_t next = audit_next_seq(g);
         if (jr->unsent < next) {
                 jr->lost += next - jr->unsent;
                 jr->unsent = next;
@@ -213,6 +225,8 @@ void gate_journal_relay_decision(gate *g, const cJSON *record, uint64_t seq) {
 
         if (g->relay.unsent > 0)
                 return; /* behind: the timer sends it from the audit file, after the older ones */
+        if (seq < g->relay.live_from)
+                return; /* the replay that caught up sent it */
         if ((r = send_record(record, false, &bad)) == 0)
                 return;
         if (bad)
@@ -235,6 +249,6 @@ void gate_journal_relay_finish(gate *g) {
         fprintf(stderr,
                 "signgated: exiting with decisions seq %" PRIu64 "–%" PRIu64 " not sent to journald (%s); "
                 "they are in the audit file\n",
-                jr->unsent, sg_audit_next_seq(g->audit) - 1,
+                jr->unsent, audit_next_seq(g) - 1,
                 r > 0 ? "more than one batch was left" : why_unsent(r));
 }

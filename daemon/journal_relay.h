@@ -18,7 +18,8 @@
  * What the relay cannot see: sd-journal gets no acknowledgement, so an entry journald had
  * received but not yet written when it was killed is lost without an error.
  *
- * Threads: everything here runs on the loop thread, like the audit handle it reads. */
+ * Threads: everything here runs on the loop thread; the audit handle it reads is shared with
+ * the commit thread, under gate.audit_lock. */
 #ifndef SG_JOURNAL_RELAY_H
 #define SG_JOURNAL_RELAY_H
 
@@ -38,6 +39,7 @@ typedef struct gate gate;
 typedef struct {
         uv_timer_t timer;
         uint64_t unsent;      /* 0: live; else the seq of the first record journald has not had */
+        uint64_t live_from;   /* live sends skip older records: the last replay sent them */
         uint64_t outage_from; /* the seq that began this outage */
         uint64_t outage_ms;   /* uv_now() when it began */
         uint64_t replayed;    /* decisions sent from the audit file in this outage */

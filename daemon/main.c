@@ -202,7 +202,12 @@ static void remember_from_audit(gate *g) {
 void gate_audit_event(gate *g, cJSON *event, int priority, const char *message_id, const char *const *fields,
                       const char *message) {
         uint64_t seq = 0;
-        int r = event ? sg_audit_append(g->audit, event, &seq) : -ENOMEM;
+        int r = -ENOMEM;
+        if (event) {
+                uv_mutex_lock(&g->audit_lock);
+                r = sg_audit_append(g->audit, event, &seq);
+                uv_mutex_unlock(&g->audit_lock);
+        }
         if (r < 0)
                 gate_log(g, LOG_ERR, SG_MESSAGE_INTERNAL, "cannot append an event to the audit file: %s", strerror(-r));
         if (g->journal)
@@ -250,7 +255,7 @@ static void on_tick(uv_timer_t *t) {
         if (g->stopping) {
                 /* Drained (jobs, and the hooks they started, which their timeouts bound):
                  * claimed jobs not yet started stay in the inbox for the next start. */
-                if (g->running == 0 && g->hooks == 0 && api_idle(g)) {
+                if (g->running == 0 && g->commits_pending == 0 && g->hooks == 0 && api_idle(g)) {
                         api_free(g);
                         uv_walk(g->loop, close_all, NULL);
                 }
@@ -359,6 +364,10 @@ int main(int argc, char **argv) {
         char path[PATH_MAX];
         snprintf(path, sizeof(path), "%s/var/log/signgate", g->root);
         int logfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (uv_mutex_init(&g->audit_lock) < 0) {
+                gate_log(g, LOG_ERR, SG_MESSAGE_INTERNAL, "cannot create the audit lock");
+                return 1;
+        }
         sg_audit_options ao = {.rotate_bytes = g->settings.audit_rotate_bytes, .keep_files = g->settings.audit_keep};
         sg_error err = {0};
         if (logfd < 0 || (r = sg_audit_open(logfd, "audit.jsonl", &ao, &g->audit, &err)) < 0) {
@@ -452,6 +461,7 @@ int main(int argc, char **argv) {
         uv_loop_close(g->loop);
         gate_store_unref(g->store);
         sg_audit_free(g->audit);
+        uv_mutex_destroy(&g->audit_lock);
         g->adapter->ops->free(g->adapter);
         firstseen_free(g);
         close(g->inotify_fd);

@@ -6,8 +6,10 @@
  *           then ONE pass over that copy verifies it and extracts it into a hidden stage
  *           directory; decide; promote (or discard the stage and file the package in
  *           rejected/) — all on the copy, never on the inbox entry
- *   loop:   append the record to the audit file (fsync), send it to journald, remove the
- *           inbox entry, run the post-promotion hook
+ *   commit: the records of the jobs decided meanwhile are appended to the audit file together,
+ *           one write and one fdatasync (group commit, in the thread pool)
+ *   loop:   send each record to journald, remove the inbox entry (or answer the client), run
+ *           the post-promotion hook
  *
  * An I/O failure (INTERNAL) leaves the claimed entry in place and blocks its function's queue
  * for a back-off, after which the same job (same decision id) runs again: nothing is lost, and
@@ -547,7 +549,10 @@ void gate_unpromote(gate *g, const char *function, const char *decision_id) {
 
 static bool audit_has(void *ctx, const char *decision_id) {
         gate *g = ctx;
-        return sg_audit_find_decision(g->audit, decision_id, GATE_AUDIT_LOOKBACK, NULL) == 0;
+        uv_mutex_lock(&g->audit_lock);
+        bool found = sg_audit_find_decision(g->audit, decision_id, GATE_AUDIT_LOOKBACK, NULL) == 0;
+        uv_mutex_unlock(&g->audit_lock);
+        return found;
 }
 
 void gate_reconcile_releases(gate *g) {
@@ -568,26 +573,105 @@ static void job_pop(gate *g, job *j) {
         g->queued--;
 }
 
-static void job_done(uv_work_t *w, int status) {
-        job *j = w->data;
-        gate *g = j->g;
-        fqueue *q = j->q;
+static void job_end(gate *g, job *j, uint64_t seq);
+static void commit_start(gate *g);
 
-        g->running--;
-        q->running = false;
+/* Group commit: the records of the jobs that finished while the previous batch was being
+ * written go to the audit file together, with one write and one fdatasync, in the thread pool.
+ * Each job's function queue stays busy until its record is durable, so per-function order and
+ * the pending-marker rules are those of one job at a time; other functions carry on. */
+static void commit_work(uv_work_t *w) {
+        gate *g = w->data;
+        size_t n = 0;
+        for (job *j = g->committing; j; j = j->commit_next)
+                n++;
+        cJSON **records = malloc(n * sizeof(*records));
+        if (!records) {
+                g->commit_err = -ENOMEM;
+                return;
+        }
+        n = 0;
+        for (job *j = g->committing; j; j = j->commit_next)
+                records[n++] = j->record;
+        uv_mutex_lock(&g->audit_lock);
+        g->commit_err = sg_audit_append_many(g->audit, records, n, NULL);
+        uv_mutex_unlock(&g->audit_lock);
+        free(records);
+}
+
+static void commit_done(uv_work_t *w, int status) {
+        gate *g = w->data;
+        job *batch = g->committing;
+        g->committing = NULL;
         if (status == UV_ECANCELED)
-                j->err = -ECANCELED;
-        uint64_t seq = 0;
-        if (j->err == 0) {
-                int r = sg_audit_append(g->audit, j->record, &seq);
-                if (r < 0) {
+                g->commit_err = -ECANCELED;
+        while (batch) {
+                job *j = batch;
+                batch = j->commit_next;
+                j->commit_next = NULL;
+                g->commits_pending--;
+                /* Written are exactly the records that carry their seq (sg_audit_append_many). */
+                const cJSON *s = cJSON_GetObjectItemCaseSensitive(j->record, "seq");
+                uint64_t seq = cJSON_IsNumber(s) ? (uint64_t) s->valuedouble : 0;
+                if (seq == 0) {
+                        int r = g->commit_err < 0 ? g->commit_err : -EIO;
                         fail(j, r, "cannot append the decision to the audit file: %s", strerror(-r));
                         /* No release may stay live without the record that approved it: the swap
                          * is undone and the release removed (an inbox drop is decided again). */
                         if (j->promoted_new && j->kind == SG_KIND_FUNCTION)
                                 gate_unpromote(g, j->name, j->id);
                 }
+                job_end(g, j, seq);
         }
+        commit_start(g);
+        gate_dispatch(g);
+}
+
+static void commit_start(gate *g) {
+        if (g->committing || !g->commit_head)
+                return;
+        g->committing = g->commit_head;
+        g->commit_head = g->commit_tail = NULL;
+        g->commit_err = 0;
+        g->commit_work.data = g;
+        int r = uv_queue_work(g->loop, &g->commit_work, commit_work, commit_done);
+        if (r < 0) {
+                /* Cannot happen with a valid loop and callback; the jobs fail and are retried. */
+                g->commit_err = -EAGAIN;
+                commit_done(&g->commit_work, 0);
+        }
+}
+
+static void job_done(uv_work_t *w, int status) {
+        job *j = w->data;
+        gate *g = j->g;
+
+        g->running--;
+        if (status == UV_ECANCELED)
+                j->err = -ECANCELED;
+        if (j->err == 0) {
+                /* Decided: its record joins the next batch; the worker is free for another
+                 * function meanwhile. */
+                if (g->commit_tail)
+                        g->commit_tail->commit_next = j;
+                else
+                        g->commit_head = j;
+                g->commit_tail = j;
+                g->commits_pending++;
+                commit_start(g);
+                gate_dispatch(g);
+                return;
+        }
+        job_end(g, j, 0);
+        gate_dispatch(g);
+}
+
+/* The rest of a job, on the loop: a failure is retried (or answered, for an upload); a durable
+ * record (seq) lets the package leave the inbox and the client learn its decision. */
+static void job_end(gate *g, job *j, uint64_t seq) {
+        fqueue *q = j->q;
+
+        q->running = false;
         if (j->err < 0 && j->from_api) {
                 /* The client still holds its package: it gets a 500 and may send it again. */
                 gate_log(g, LOG_ERR, SG_MESSAGE_INTERNAL, "INTERNAL: upload for %s: %s", j->name, j->err_msg);
@@ -602,7 +686,6 @@ static void job_done(uv_work_t *w, int status) {
                 if (j->on_decided)
                         j->on_decided(j, j->ctx);
                 job_free(j);
-                gate_dispatch(g);
                 return;
         }
         if (j->err < 0) {
@@ -624,7 +707,6 @@ static void job_done(uv_work_t *w, int status) {
                                  j->inbox_name, j->err_msg);
                 j->err = 0;
                 j->err_msg[0] = '\0';
-                gate_dispatch(g);
                 return;
         }
         q->failures = 0;
@@ -660,7 +742,6 @@ static void job_done(uv_work_t *w, int status) {
         job_free(j);
         if (g->backlog && !g->stopping && g->queued < GATE_QUEUE_LIMIT / 2)
                 (void) gate_inbox_scan(g, false);
-        gate_dispatch(g);
 }
 
 void gate_dispatch(gate *g) {
