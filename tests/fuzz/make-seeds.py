@@ -3,7 +3,7 @@
 
 usage: make-seeds.py [--target NAME]... OUT
 
-For each target (all four when no --target is given) it replaces OUT/NAME/ with freshly made
+For each target (all five when no --target is given) it replaces OUT/NAME/ with freshly made
 seed files and writes OUT/NAME.dict, a libFuzzer dictionary of the tokens the parser looks for:
 
   package      real archives made with Python's zipfile: stored, deflated, directories, a
@@ -17,6 +17,11 @@ seed files and writes OUT/NAME.dict, a libFuzzer dictionary of the tokens the pa
   query        EXPRESSION NUL DOCUMENT: the --query expressions of the seed walkthrough
                (README, contrib/ci) over documents shaped like the CLI's output (the CLI's own
                output when SIGNGATE_BIN is set).
+  api          "METHOD PATH\n\nBODY": a request for every route of DESIGN §10 with the bodies the
+               CLI sends (a profile document under fuzz-api.c's FUZZ_PUBLIC_KEY, code signing
+               configs, bindings, revocations), then wrong methods, unknown and over-long
+               paths, percent escapes, and bodies with unknown or repeated fields, non-objects
+               and trailing bytes.
 
 Nothing is checked in: every seed is made here, so the corpus follows the formats.
 SIGNGATE_BIN (the signgate CLI) is optional; without it the CLI-made seeds are skipped.
@@ -35,7 +40,7 @@ import sys
 import tempfile
 import zipfile
 
-TARGETS = ("package", "envelope", "policy-docs", "query")
+TARGETS = ("package", "envelope", "policy-docs", "query", "api")
 
 MAGIC = b"signgate-signature-v1\n"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -396,6 +401,136 @@ def query_seeds(cli_made) -> dict:
 
 
 # --------------------------------------------------------------------------------------------
+# API requests
+
+FUZZ_API_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz-api.c")
+API_CSC = "csc-0000000000000f0a1"  # the code signing config in fuzz-api.c's store
+
+
+def fuzz_api_profile() -> tuple:
+    """(PEM, version) of the profile key fuzz-api.c's store holds: read from its FUZZ_PUBLIC_KEY,
+    so the seeds and the harness cannot drift apart."""
+    with open(FUZZ_API_SOURCE) as f:
+        src = f.read()
+    pem = ""
+    for line in src[src.index("#define FUZZ_PUBLIC_KEY"):].splitlines()[1:]:
+        line = line.strip().rstrip("\\").strip()  # one C string literal per line, then a backslash
+        if not line.startswith('"'):
+            break
+        pem += json.loads(line)  # its escapes (\n) read the same in JSON
+    der = base64.b64decode("".join(l for l in pem.splitlines() if not l.startswith("-----")))
+    return pem, base64.b32encode(hashlib.sha256(der).digest()).decode().lower()[:10]
+
+
+def request(method: str, path: str, body=None) -> bytes:
+    if body is None:
+        data = b""
+    elif isinstance(body, bytes):
+        data = body
+    else:
+        data = compact(body)
+    return method.encode() + b" " + path.encode() + b"\n\n" + data
+
+
+def api_seeds() -> dict:
+    pem, version = fuzz_api_profile()
+    csc_arn = "arn:signgate:lambda:local:000000000000:code-signing-config:" + API_CSC
+    signer_arn = "arn:aws:signer:us-east-1:111111111111:/signing-profiles/"
+    profile = {"profileName": "FuzzProfile", "profileVersion": version, "platformId": "AWSLambda-SHA384-ECDSA",
+               "signatureValidityPeriod": {"value": 135, "type": "MONTHS"}, "publicKey": pem}
+    full_profile = {"profileName": "OtherProfile", "profileVersion": version,
+                    "profileVersionArn": signer_arn + "OtherProfile/" + version, "platformId": "Lambda-SHA384-ECDSA",
+                    "signatureValidityPeriod": {"value": 5, "type": "YEARS"}, "publicKey": pem, "status": "Active",
+                    "tags": {"Team": "Platform"}, "createdAt": "2026-01-02T03:04:05Z"}
+    csc_body = {"Description": "Production code signing policy",
+                "AllowedPublishers": {"SigningProfileVersionArns": [signer_arn + "FuzzProfile/" + version]},
+                "CodeSigningPolicies": {"UntrustedArtifactOnDeployment": "Enforce"}}
+    job = "d0bde9ad-feee-4dba-b2d2-d0e9888925e5"
+    good = {
+        # uploads: the body is a package, which fuzz-package covers; only the path counts here
+        "upload-function": request("PUT", "/v1/functions/my-function/code", b"PK\x05\x06" + b"\0" * 18),
+        "publish-layer": request("POST", "/v1/layers/shared-lib/versions"),
+        "create-function": request("POST", "/v1/functions", {"FunctionName": "my-function", "CodeSigningConfigArn": csc_arn,
+                                                              "Layers": ["shared-lib"]}),
+        "create-function-unbound": request("POST", "/v1/functions", {"FunctionName": "tools_v2", "CodeSigningConfigArn": None,
+                                                                      "Runtime": "python3.12", "Role": "arn:aws:iam::1:role/x",
+                                                                      "Handler": "app.handler", "Description": "tools"}),
+        "list-functions": request("GET", "/v1/functions"),
+        "get-function": request("GET", "/v1/functions/fn-bound"),
+        "delete-function": request("DELETE", "/v1/functions/fn-unbound"),
+        "put-function-csc": request("PUT", "/v1/functions/fn-unbound/code-signing-config", {"CodeSigningConfigArn": csc_arn}),
+        "put-function-csc-id": request("PUT", "/v1/functions/fn-bound/code-signing-config", {"CodeSigningConfigArn": API_CSC}),
+        "get-function-csc": request("GET", "/v1/functions/fn-bound/code-signing-config"),
+        "delete-function-csc": request("DELETE", "/v1/functions/fn-bound/code-signing-config"),
+        "rollback": request("POST", "/v1/functions/fn-bound/rollback"),
+        "create-csc": request("POST", "/v1/code-signing-configs", csc_body),
+        "create-csc-warn": request("POST", "/v1/code-signing-configs", {
+            "AllowedPublishers": {"SigningProfileVersionArns": ["FuzzProfile/" + version, "Other_Profile/bbbbbbbbbb"]},
+            "CodeSigningPolicies": {"UntrustedArtifactOnDeployment": "Warn"}, "Tags": {"env": "prod"}}),
+        "list-cscs": request("GET", "/v1/code-signing-configs"),
+        "get-csc": request("GET", "/v1/code-signing-configs/" + API_CSC),
+        "get-csc-arn": request("GET", "/v1/code-signing-configs/" + csc_arn),
+        "update-csc": request("PUT", "/v1/code-signing-configs/" + API_CSC, {"Description": "updated",
+                                                                            "CodeSigningPolicies": {"UntrustedArtifactOnDeployment": "Warn"}}),
+        "delete-csc": request("DELETE", "/v1/code-signing-configs/" + API_CSC),
+        "put-profile-same": request("PUT", "/v1/signing-profiles/FuzzProfile", profile),
+        "put-profile-new": request("PUT", "/v1/signing-profiles/OtherProfile", full_profile),
+        "list-profiles": request("GET", "/v1/signing-profiles"),
+        "revoke-profile": request("POST", "/v1/signing-profiles/FuzzProfile/revoke",
+                                  {"profileVersion": version, "effectiveTime": "2029-02-12T00:00:00Z", "reason": "Key compromise"}),
+        "revoke-profile-now": request("POST", "/v1/signing-profiles/FuzzProfile/revoke", {"profileVersion": version}),
+        "revoke-signature": request("POST", "/v1/signatures/%s/revoke" % job, {"reason": "leaked", "jobOwner": "111111111111"}),
+        "revoke-signature-empty": request("POST", "/v1/signatures/%s/revoke" % job),
+        "decisions": request("GET", "/v1/decisions?function=fn-bound&outcome=rejected&limit=10"),
+        "decisions-all": request("GET", "/v1/decisions"),
+        "health": request("GET", "/v1/health"),
+        "metrics": request("GET", "/metrics"),
+    }
+    bad = {
+        "bad-method": request("DELETE", "/v1/health"),
+        "bad-method-long": request("VERYLONGMETHODNAMEXYZ", "/v1/functions"),
+        "bad-path": request("GET", "/v1/nothing-here"),
+        "bad-path-double-slash": request("GET", "/v1//functions"),
+        "bad-path-extra": request("GET", "/v1/functions/f/code/extra"),
+        "bad-path-long-segment": request("GET", "/v1/functions/" + "a" * 192),
+        "bad-path-long": request("GET", "/v1/functions/" + "/".join(["b" * 190] * 6)),
+        "bad-path-percent": request("GET", "/v1/functions/%2e%2e%2Fx%00y"),
+        "bad-path-utf8": request("PUT", "/v1/functions/%C3%A9t%C3%A9/code"),
+        "bad-decisions": request("GET", "/v1/decisions?limit=1001&outcome=maybe&function=a.b"),
+        "bad-body-unknown": request("POST", "/v1/functions", b'{"FunctionName":"f","Memory":128}'),
+        "bad-body-repeated": request("POST", "/v1/functions", b'{"FunctionName":"f","FunctionName":"g"}'),
+        "bad-body-array": request("PUT", "/v1/code-signing-configs/" + API_CSC, b"[]"),
+        "bad-body-trailing": request("POST", "/v1/code-signing-configs", compact(csc_body) + b" x"),
+        "bad-body-two": request("POST", "/v1/signing-profiles/FuzzProfile/revoke", b'{"profileVersion":"%s"}{}' % version.encode()),
+        "bad-body-empty": request("PUT", "/v1/signing-profiles/FuzzProfile"),
+        "bad-body-nul-key": request("POST", "/v1/functions", b'{"FunctionName\\u0000x":"f"}'),
+        "bad-function-exists": request("POST", "/v1/functions", {"FunctionName": "fn-bound"}),
+        "bad-function-csc-missing": request("PUT", "/v1/functions/fn-bound/code-signing-config", {}),
+        "bad-revoke-reason-type": request("POST", "/v1/signing-profiles/FuzzProfile/revoke",
+                                          {"profileVersion": version, "effectiveTime": "2029-01-01T00:00:00Z", "reason": 5}),
+        "bad-csc-unknown": request("PUT", "/v1/functions/fn-unbound/code-signing-config",
+                                   {"CodeSigningConfigArn": "csc-00000000000000000"}),
+        "bad-revoke-future": request("POST", "/v1/signing-profiles/FuzzProfile/revoke",
+                                     {"profileVersion": version, "effectiveTime": "2031-01-01T00:00:00+14:00"}),
+        "bad-revoke-long-reason": request("POST", "/v1/signatures/%s/revoke" % job, {"reason": "r" * 1025}),
+        "bad-profile-key": request("PUT", "/v1/signing-profiles/FuzzProfile", dict(profile, publicKey=pem.replace("A", "B", 1))),
+        "bad-function-layers": request("POST", "/v1/functions", {"FunctionName": "f", "Layers": ["a", "b", "c", "d", "e", "f"]}),
+        "bad-framing": b"GET",
+    }
+    seeds = {}
+    for name, data in list(good.items()) + list(bad.items()):
+        seeds[name + ".req"] = data
+    return seeds
+
+
+API_TOKENS = [b"GET ", b"PUT ", b"POST ", b"DELETE ", b"\n\n", b"/v1", b"/functions", b"/layers", b"/versions", b"/code",
+              b"/code-signing-config", b"/code-signing-configs", b"/rollback", b"/signing-profiles", b"/revoke",
+              b"/signatures", b"/decisions", b"/health", b"/metrics", b"?function=", b"&outcome=", b"&limit=",
+              b"%2F", b"%00", b"%", b"//", API_CSC.encode(), b"arn:signgate:lambda:local:000000000000:code-signing-config:",
+              b"/signing-profiles/FuzzProfile/", b"fn-bound", b"fn-unbound", b"FuzzProfile"]
+
+
+# --------------------------------------------------------------------------------------------
 # dictionaries
 
 def dict_line(token: bytes) -> str:
@@ -440,6 +575,9 @@ def dictionary(target: str) -> list:
         return [MAGIC] + JSON_TOKENS + [b'"%s"' % k.encode() for k in STATEMENT_KEYS] + [b"==", b"="]
     if target == "policy-docs":
         return JSON_TOKENS + [b'"%s"' % k.encode() for k in POLICY_KEYS]
+    if target == "api":
+        keys = POLICY_KEYS + ["Runtime", "Role", "Handler", "Tags", "jobOwner"]
+        return API_TOKENS + JSON_TOKENS + [b'"%s"' % k.encode() for k in keys]
     return [b"\0", b".", b"[*]", b"[]", b"[0]", b"[-1]", b".*", b"*", b"|", b"@", b"{", b"}", b",", b":", b'"',
             b"[?", b"&&", b"||", b"`", b"'", b"!", b"==", b"(", b")", b"\\u00e9", b"Jobs", b"jobId", b"s3"] + JSON_TOKENS
 
@@ -447,6 +585,8 @@ def dictionary(target: str) -> list:
 # --------------------------------------------------------------------------------------------
 
 def seeds_for(target: str) -> dict:
+    if target == "api":
+        return api_seeds()  # neither archives nor the CLI
     zips = archives()
     cli_made = cli(zips["deflated-tree.zip"])
     if target == "package":
