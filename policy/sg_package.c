@@ -110,6 +110,13 @@ static void note(findings *f, sg_reason r, const char *fmt, ...) {
         va_end(ap);
 }
 
+/* A sink's failure (a file it cannot create, a full disk) is the caller's INTERNAL, never a
+ * rejection: -EINVAL from sg_package_inspect means "rejected, err set", and a caller that took
+ * a sink's -EINVAL for one would decide on a package it has no facts for. */
+static int sink_error(int r) {
+        return r == -EINVAL ? -EIO : r;
+}
+
 static int report(const findings *f, sg_error *err) {
         for (int r = SG_REASON_MALFORMED; r < SG_REASON_MAX_; r++)
                 if (f->seen[r]) {
@@ -238,6 +245,9 @@ static void check_name(findings *f, const sg_limits *lim, const sg_entry *e) {
                              shown(n, len, sb));
                         return;
                 }
+                if (clen > SG_LIMIT_NAME_COMPONENT)
+                        note(f, SG_REASON_LIMIT_EXCEEDED, "entry name '%s' has a %zu-byte component, over the %u bytes a file name can have",
+                             shown(n, len, sb), clen, SG_LIMIT_NAME_COMPONENT);
                 start += clen + 1;
         }
         if (depth > lim->depth)
@@ -957,7 +967,7 @@ static int emit(streamer *s, entry_state *es, const unsigned char *out, size_t n
                 return 0;
         }
         if (n > 0 && s->sink && s->sink->on_entry_data)
-                return s->sink->on_entry_data(s->sink->userdata, e, out, n);
+                return sink_error(s->sink->on_entry_data(s->sink->userdata, e, out, n));
         return 0;
 }
 
@@ -1063,7 +1073,7 @@ static int stream_entries(int fd, const sg_limits *lim, sg_package *p, sg_entry 
                                 goto out;
                         }
                 } else if (e->type != SG_ENTRY_SYMLINK && sink && sink->on_entry_begin &&
-                           (r = sink->on_entry_begin(sink->userdata, e)) < 0)
+                           (r = sink_error(sink->on_entry_begin(sink->userdata, e))) < 0)
                         goto out;
                 if (e->method == 8 && inflateReset(&s.zs) != Z_OK) {
                         r = -EIO;
@@ -1088,7 +1098,7 @@ static int stream_entries(int fd, const sg_limits *lim, sg_package *p, sg_entry 
                         goto out;
                 }
                 if (e->type != SG_ENTRY_SYMLINK && sink && sink->on_entry_end &&
-                    (r = sink->on_entry_end(sink->userdata, e)) < 0)
+                    (r = sink_error(sink->on_entry_end(sink->userdata, e))) < 0)
                         goto out;
         }
         /* The rest: descriptors, the central directory, the Zip64 records, and the EOCD up to
@@ -1190,13 +1200,16 @@ int sg_package_inspect(int fd, const sg_limits *lim, const sg_package_sink *sink
         if ((r = report(f, NULL)) < 0)
                 goto out;
         for (size_t k = 0; sink && sink->on_symlink && k < p->n_entries; k++)
-                if (p->entries[k].type == SG_ENTRY_SYMLINK && (r = sink->on_symlink(sink->userdata, &p->entries[k])) < 0)
+                if (p->entries[k].type == SG_ENTRY_SYMLINK &&
+                    (r = sink_error(sink->on_symlink(sink->userdata, &p->entries[k]))) < 0)
                         goto out;
         *ret = SG_TAKE_PTR(p);
         r = 0;
 out:
-        if (r == -EINVAL && f)
-                (void) report(f, err);
+        /* -EINVAL promises the caller a reason; one with none noted is a fault of ours, not the
+         * archive's, and is reported as such rather than decided without facts. */
+        if (r == -EINVAL && (!f || report(f, err) == 0))
+                r = -EIO;
         free(table.slot);
         free(f);
         return r;

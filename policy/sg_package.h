@@ -29,6 +29,9 @@
 #define SG_LIMIT_ENTRIES 100000u
 #define SG_LIMIT_NAME_BYTES 1024u
 #define SG_LIMIT_DEPTH 64u
+/* NAME_MAX: the longest path component the filesystems a release tree lives on can hold. A
+ * longer one would pass every other check and then fail extraction on every try. Not settable. */
+#define SG_LIMIT_NAME_COMPONENT 255u
 /* A symlink's target is read into memory to be checked; no legitimate target is longer. */
 #define SG_LIMIT_SYMLINK_TARGET 4095u
 
@@ -88,8 +91,9 @@ typedef struct {
  * not used). Returns 0 and *ret on a well-formed, safe archive within the limits; -EINVAL with
  * err->reason MALFORMED, LIMIT_EXCEEDED or UNSAFE_CONTENT and a sentence naming the entry and
  * the problem; any other negative errno for an I/O or resource failure (the caller's INTERNAL)
- * or a sink's error. On failure the sink may have received part of the archive: the caller
- * discards what it extracted. */
+ * or a sink's error (a sink's -EINVAL is returned as -EIO: -EINVAL always comes with err set,
+ * and only for the archive's own faults). On failure the sink may have received part of the
+ * archive: the caller discards what it extracted. */
 int sg_package_inspect(int fd, const sg_limits *limits, const sg_package_sink *sink,
                        sg_package **ret, sg_error *err);
 

@@ -697,7 +697,8 @@ DEFAULT_LIMITS = {
 
 # exactly at the default limits: promoted
 AT_DEFAULT_LIMITS = {
-    "name-of-1024-bytes": lambda: zc.build([E("d/" + "n" * 1022, b"x")]).data,
+    # 1,024 bytes in components of at most 255 (NAME_MAX)
+    "name-of-1024-bytes": lambda: zc.build([E(("d" * 254 + "/") * 4 + "name", b"x")]).data,
     "depth-of-64": lambda: zc.build([E("d/" * 63 + "f", b"x")]).data,
 }
 

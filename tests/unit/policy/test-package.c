@@ -641,6 +641,23 @@ static void test_sink_error_stops_inspection_and_is_returned(void **state) {
         zip_free(a);
 }
 
+/* -EINVAL from inspect means "rejected, err set"; a sink that fails with -EINVAL (an extractor
+ * refusing a name) must not pass for a rejection the caller then decides without facts. */
+static void test_sink_einval_is_returned_as_an_io_error_not_a_rejection(void **state) {
+        zarchive *a = zip_make(*state, "a.zip", ZENTRIES({.name = "one", .data = "1111"}), ZOPTS());
+        recorder rec = {.fail_at_begin = 1, .fail_errno = EINVAL};
+        sg_package_sink sink = {.userdata = &rec, .on_entry_begin = on_begin, .on_entry_data = on_data,
+                                .on_entry_end = on_end, .on_symlink = on_link};
+        sg_limits lim = default_limits();
+        sg_package *p = NULL;
+        sg_error err = {0};
+
+        assert_int_equal(sg_package_inspect(a->fd, &lim, &sink, &p, &err), -EIO);
+        assert_null(p);
+        assert_int_equal(err.reason, SG_REASON_NONE);
+        zip_free(a);
+}
+
 static int fail_data(void *u, const sg_entry *e, const void *buf, size_t n) {
         (void) u;
         (void) e;
@@ -941,6 +958,31 @@ static void test_rejects_name_over_length_limit(void **state) {
         zip_free(a);
 }
 
+/* A component no filesystem can hold would pass the checks and then fail extraction on every
+ * try; 255 bytes (NAME_MAX) still passes, in a file's name and in a directory's. */
+static void test_rejects_name_component_over_255_bytes(void **state) {
+        char file256[257], dir256[260], ok[600];
+        memset(file256, 'f', 256);
+        file256[256] = '\0';
+        memset(dir256, 'd', 256);
+        memcpy(dir256 + 256, "/x", 3);
+        memset(ok, 'd', 255);
+        ok[255] = '/';
+        memset(ok + 256, 'f', 255);
+        ok[511] = '\0';
+        zarchive *a = zip_make(*state, "a.zip", ZENTRIES({.name = "index.js", .data = "1"}, {.name = file256, .data = "2"}),
+                               ZOPTS());
+        zarchive *b = zip_make(*state, "b.zip", ZENTRIES({.name = dir256, .data = "1"}), ZOPTS());
+        zarchive *c = zip_make(*state, "c.zip", ZENTRIES({.name = ok, .data = "1"}), ZOPTS());
+
+        inspect_rejects(a, NULL, SG_REASON_LIMIT_EXCEEDED, "256-byte component");
+        inspect_rejects(b, NULL, SG_REASON_LIMIT_EXCEEDED, "256-byte component");
+        pkg_free(inspect_ok(c, NULL, NULL));
+        zip_free(a);
+        zip_free(b);
+        zip_free(c);
+}
+
 static void test_rejects_name_over_depth_limit(void **state) {
         zarchive *a = zip_make(*state, "a.zip", ZENTRIES({.name = "a/b/c/d.js", .data = "1"}), ZOPTS());
         sg_limits lim = default_limits();
@@ -1195,6 +1237,7 @@ int main(int argc, char **argv) {
                 T(test_sink_receives_entries_in_archive_order_with_exact_bytes),
                 T(test_sink_receives_symlink_with_its_target_after_files),
                 T(test_sink_error_stops_inspection_and_is_returned),
+                T(test_sink_einval_is_returned_as_an_io_error_not_a_rejection),
                 T(test_sink_data_error_is_returned),
                 T(test_accepts_32bit_data_descriptor_without_signature),
                 T(test_accepts_32bit_data_descriptor_with_signature),
@@ -1224,6 +1267,7 @@ int main(int argc, char **argv) {
                 T(test_rejects_inflated_total_over_limit),
                 T(test_rejects_entry_count_over_limit),
                 T(test_rejects_name_over_length_limit),
+                T(test_rejects_name_component_over_255_bytes),
                 T(test_rejects_name_over_depth_limit),
                 T(test_reports_name_limit_before_unsafe_name),
                 T(test_reports_depth_limit_before_symlink_escape),
