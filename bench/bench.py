@@ -330,6 +330,14 @@ class Bench:
         info["kernel"] = platform.release()
         fs = first_line(["findmnt", "-n", "-o", "FSTYPE,SOURCE,OPTIONS", "--target", self.w])
         info["work dir filesystem"] = "%s (`%s`)" % (fs, self.w)
+        # Whether the filesystem journals matters: ext4 without a journal scans past recently
+        # deleted inodes on every file creation (find_inode_bit → recently_deleted), which a gate
+        # that creates and removes files per decision pays for in kernel time.
+        src = first_line(["findmnt", "-n", "-o", "FSTYPE,SOURCE", "--target", self.w]).split()
+        if len(src) == 2 and src[0].startswith("ext") and shutil.which("dumpe2fs"):
+            feats = first_line(["sh", "-c", "dumpe2fs -h %s 2>/dev/null | grep -i '^Filesystem features'" % shlex.quote(src[1])])
+            info["work dir filesystem"] += "; %s" % ("has a journal" if "has_journal" in feats else
+                                                       "**no journal**" if feats.lower().startswith("filesystem features") else "journal unknown")
         info["load average at start"] = " ".join(open("/proc/loadavg").read().split()[:3])
         info["OS"] = first_line(["sh", "-c", ". /etc/os-release && echo \"$PRETTY_NAME\""])
         return info

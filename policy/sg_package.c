@@ -14,6 +14,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -920,11 +922,57 @@ out:
         return r;
 }
 
-/* The one sequential pass: every byte up to the EOCD's comment length goes through SHA-384;
- * the bytes of each entry's data also go through the inflater, CRC-32 and the sink. */
+/* The canonical digest: SHA-384 of every byte up to the EOCD's comment length, then the
+ * comment length read as zero. For an archive of at least PARALLEL_HASH_BYTES it runs in a
+ * thread of its own, over its own reads of the file, while the pass below inflates, checks and
+ * extracts: the pass then costs about the longer of the two, not their sum. The file must not
+ * change underneath (the gate hashes and extracts its own private copy). */
+#define PARALLEL_HASH_BYTES (1u << 20)
+
 typedef struct {
         int fd;
-        EVP_MD_CTX *md;
+        uint64_t end;
+        atomic_bool stop;     /* the pass failed: the digest is not needed */
+        int r;
+        unsigned char digest[SG_DIGEST_LEN];
+} hasher;
+
+static int hash_prefix(int fd, uint64_t end, atomic_bool *stop, unsigned char digest[SG_DIGEST_LEN]) {
+        static const unsigned char zero_len[2] = {0, 0};
+        EVP_MD_CTX *md = EVP_MD_CTX_new();
+        unsigned char *buf = malloc(STREAM_CHUNK);
+        unsigned int dlen = 0;
+        int r = md && buf ? 0 : -ENOMEM;
+        if (r == 0 && EVP_DigestInit_ex(md, EVP_sha384(), NULL) != 1)
+                r = -EIO;
+        /* pread into one buffer, not mmap: the page faults of a mapping cost more than the copy. */
+        for (uint64_t pos = 0; r == 0 && pos < end;) {
+                size_t n = end - pos < STREAM_CHUNK ? (size_t) (end - pos) : STREAM_CHUNK;
+                if (stop && atomic_load_explicit(stop, memory_order_relaxed))
+                        r = -ECANCELED;
+                else if ((r = sg_pread_all(fd, buf, n, pos)) == 0 && EVP_DigestUpdate(md, buf, n) != 1)
+                        r = -EIO;
+                pos += n;
+        }
+        if (r == 0 && (EVP_DigestUpdate(md, zero_len, 2) != 1 || EVP_DigestFinal_ex(md, digest, &dlen) != 1 ||
+                       dlen != SG_DIGEST_LEN))
+                r = -EIO;
+        EVP_MD_CTX_free(md);
+        free(buf);
+        return r;
+}
+
+static void *hasher_main(void *arg) {
+        hasher *h = arg;
+        h->r = hash_prefix(h->fd, h->end, &h->stop, h->digest);
+        return NULL;
+}
+
+/* The one sequential pass: the bytes of each entry's data go through the inflater, CRC-32 and
+ * the sink (and, for a small archive, every byte through SHA-384 as well). */
+typedef struct {
+        int fd;
+        EVP_MD_CTX *md;       /* NULL: the hasher thread hashes, this pass only reads entry data */
         uint64_t pos;
         unsigned char *buf;
         unsigned char *out;
@@ -1014,11 +1062,15 @@ static int inflate_chunk(streamer *s, entry_state *es, const unsigned char *in, 
 static int stream_to(streamer *s, uint64_t to, entry_state *es) {
         int r;
 
+        if (!s->md && !es) {
+                s->pos = to; /* bytes between entries matter only to the hasher thread */
+                return 0;
+        }
         while (s->pos < to) {
                 size_t n = to - s->pos < STREAM_CHUNK ? (size_t) (to - s->pos) : STREAM_CHUNK;
                 if ((r = sg_pread_all(s->fd, s->buf, n, s->pos)) < 0)
                         return r;
-                if (EVP_DigestUpdate(s->md, s->buf, n) != 1)
+                if (s->md && EVP_DigestUpdate(s->md, s->buf, n) != 1)
                         return -EIO;
                 s->pos += n;
                 if (!es)
@@ -1040,14 +1092,20 @@ static int stream_entries(int fd, const sg_limits *lim, sg_package *p, sg_entry 
         bool z_init = false;
         int r = 0;
 
-        s.md = EVP_MD_CTX_new();
+        hasher h = {.fd = fd, .end = p->eocd_offset + 20};
+        pthread_t tid;
+        bool threaded = false;
+        atomic_init(&h.stop, false);
+        if (h.end >= PARALLEL_HASH_BYTES)
+                threaded = pthread_create(&tid, NULL, hasher_main, &h) == 0; /* else hashed inline */
+        s.md = threaded ? NULL : EVP_MD_CTX_new();
         s.buf = malloc(STREAM_CHUNK);
         s.out = malloc(STREAM_CHUNK);
-        if (!s.md || !s.buf || !s.out) {
+        if ((!threaded && !s.md) || !s.buf || !s.out) {
                 r = -ENOMEM;
                 goto out;
         }
-        if (EVP_DigestInit_ex(s.md, EVP_sha384(), NULL) != 1) {
+        if (s.md && EVP_DigestInit_ex(s.md, EVP_sha384(), NULL) != 1) {
                 r = -EIO;
                 goto out;
         }
@@ -1107,10 +1165,17 @@ static int stream_entries(int fd, const sg_limits *lim, sg_package *p, sg_entry 
                 goto out;
         static const unsigned char zero_len[2] = {0, 0};
         unsigned int dlen = 0;
-        if (EVP_DigestUpdate(s.md, zero_len, 2) != 1 || EVP_DigestFinal_ex(s.md, p->digest, &dlen) != 1 ||
-            dlen != SG_DIGEST_LEN)
+        if (s.md && (EVP_DigestUpdate(s.md, zero_len, 2) != 1 || EVP_DigestFinal_ex(s.md, p->digest, &dlen) != 1 ||
+                     dlen != SG_DIGEST_LEN))
                 r = -EIO;
 out:
+        if (threaded) {
+                if (r < 0)
+                        atomic_store_explicit(&h.stop, true, memory_order_relaxed);
+                (void) pthread_join(tid, NULL);
+                if (r == 0 && (r = h.r) == 0)
+                        memcpy(p->digest, h.digest, SG_DIGEST_LEN);
+        }
         if (z_init)
                 inflateEnd(&s.zs);
         EVP_MD_CTX_free(s.md);
