@@ -371,6 +371,16 @@ decided:;
                         cJSON_ReplaceItemInObjectCaseSensitive(j->record, "release", cJSON_CreateString(cur));
                         goto out;
                 }
+                /* The private copy has served its purpose (a promotion never files it): dropped
+                 * now, before the promotion's syncfs, its dirty pages are never written out. */
+                if (copy >= 0) {
+                        close(copy);
+                        copy = -1;
+                }
+                if (j->staging[0]) {
+                        (void) unlinkat(g->staging_fd, j->staging, 0);
+                        j->staging[0] = '\0';
+                }
                 r = sg_stage_keep_facts(stage, facts.digest, facts.canonical_size,
                                         facts.has_block ? pkg->comment : NULL, facts.has_block ? pkg->comment_len : 0);
                 if (r < 0) {
