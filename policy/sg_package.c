@@ -928,6 +928,8 @@ out:
  * extracts: the pass then costs about the longer of the two, not their sum. The file must not
  * change underneath (the gate hashes and extracts its own private copy). */
 #define PARALLEL_HASH_BYTES (1u << 20)
+/* Entries whose data and output come to at least this many bytes are split over two lanes. */
+#define PARALLEL_EXTRACT_BYTES (8u << 20)
 
 typedef struct {
         int fd;
@@ -977,10 +979,13 @@ typedef struct {
         unsigned char *buf;
         unsigned char *out;
         z_stream zs;
+        bool z_init;
         const sg_limits *lim;
         const sg_package_sink *sink;
         sg_package *p;
         findings *f;
+        atomic_uint_least64_t *inflated; /* bytes produced by every lane together */
+        atomic_bool *cancel;             /* a second lane stops when the first failed */
 } streamer;
 
 /* What one entry's data has produced so far. */
@@ -1001,8 +1006,7 @@ static int emit(streamer *s, entry_state *es, const unsigned char *out, size_t n
                 return -EINVAL;
         }
         es->produced += n;
-        s->p->inflated_total += n;
-        if (s->p->inflated_total > s->lim->inflated_bytes) {
+        if (atomic_fetch_add_explicit(s->inflated, n, memory_order_relaxed) + n > s->lim->inflated_bytes) {
                 note(s->f, SG_REASON_LIMIT_EXCEEDED, "the archive inflates to more than %llu bytes",
                      (unsigned long long) s->lim->inflated_bytes);
                 return -EINVAL;
@@ -1068,6 +1072,8 @@ static int stream_to(streamer *s, uint64_t to, entry_state *es) {
         }
         while (s->pos < to) {
                 size_t n = to - s->pos < STREAM_CHUNK ? (size_t) (to - s->pos) : STREAM_CHUNK;
+                if (s->cancel && atomic_load_explicit(s->cancel, memory_order_relaxed))
+                        return -ECANCELED;
                 if ((r = sg_pread_all(s->fd, s->buf, n, s->pos)) < 0)
                         return r;
                 if (s->md && EVP_DigestUpdate(s->md, s->buf, n) != 1)
@@ -1085,102 +1091,181 @@ static int stream_to(streamer *s, uint64_t to, entry_state *es) {
         return 0;
 }
 
-static int stream_entries(int fd, const sg_limits *lim, sg_package *p, sg_entry **sorted,
-                          const sg_package_sink *sink, findings *f) {
+/* Streams the data of sorted[from, to): inflate, size and CRC checks, sink. */
+static int stream_range(streamer *s, sg_entry **sorted, size_t from, size_t to) {
+        const sg_package_sink *sink = s->sink;
         char sb[96];
-        streamer s = {.fd = fd, .lim = lim, .sink = sink, .p = p, .f = f};
-        bool z_init = false;
-        int r = 0;
+        int r;
 
-        hasher h = {.fd = fd, .end = p->eocd_offset + 20};
-        pthread_t tid;
-        bool threaded = false;
-        atomic_init(&h.stop, false);
-        if (h.end >= PARALLEL_HASH_BYTES)
-                threaded = pthread_create(&tid, NULL, hasher_main, &h) == 0; /* else hashed inline */
-        s.md = threaded ? NULL : EVP_MD_CTX_new();
-        s.buf = malloc(STREAM_CHUNK);
-        s.out = malloc(STREAM_CHUNK);
-        if ((!threaded && !s.md) || !s.buf || !s.out) {
-                r = -ENOMEM;
-                goto out;
-        }
-        if (s.md && EVP_DigestInit_ex(s.md, EVP_sha384(), NULL) != 1) {
-                r = -EIO;
-                goto out;
-        }
-        if (inflateInit2(&s.zs, -MAX_WBITS) != Z_OK) {
-                r = -ENOMEM;
-                goto out;
-        }
-        z_init = true;
-        for (size_t k = 0; k < p->n_entries; k++) {
+        for (size_t k = from; k < to; k++) {
                 entry_state es = {.e = sorted[k]};
                 sg_entry *e = es.e;
                 const char *nm = shown(e->name, e->name_len, sb);
-                if ((r = stream_to(&s, e->data_offset, NULL)) < 0)
-                        goto out;
+                if ((r = stream_to(s, e->data_offset, NULL)) < 0)
+                        return r;
                 /* Encrypted data and unknown methods are already UNSAFE_CONTENT and cannot be
                  * read: their bytes are only hashed, and their sizes and CRC go unchecked. */
                 if ((e->flags & FLAGS_ENCRYPTION) || (e->method != 0 && e->method != 8))
                         continue;
                 if (e->type == SG_ENTRY_SYMLINK && e->usize <= SG_LIMIT_SYMLINK_TARGET) {
                         e->link_target = calloc(1, (size_t) e->usize + 1);
-                        if (!e->link_target) {
-                                r = -ENOMEM;
-                                goto out;
-                        }
+                        if (!e->link_target)
+                                return -ENOMEM;
                 } else if (e->type != SG_ENTRY_SYMLINK && sink && sink->on_entry_begin &&
                            (r = sink_error(sink->on_entry_begin(sink->userdata, e))) < 0)
-                        goto out;
-                if (e->method == 8 && inflateReset(&s.zs) != Z_OK) {
-                        r = -EIO;
-                        goto out;
-                }
-                if ((r = stream_to(&s, e->data_offset + e->csize, &es)) < 0)
-                        goto out;
+                        return r;
+                if (e->method == 8 && inflateReset(&s->zs) != Z_OK)
+                        return -EIO;
+                if ((r = stream_to(s, e->data_offset + e->csize, &es)) < 0)
+                        return r;
                 if (e->method == 8 && !es.ended) {
-                        note(f, SG_REASON_MALFORMED, "entry '%s' has a truncated deflate stream", nm);
-                        r = -EINVAL;
-                        goto out;
+                        note(s->f, SG_REASON_MALFORMED, "entry '%s' has a truncated deflate stream", nm);
+                        return -EINVAL;
                 }
                 if (es.produced != e->usize) {
-                        note(f, SG_REASON_MALFORMED, "entry '%s' inflates to %llu bytes, not the declared %llu", nm,
+                        note(s->f, SG_REASON_MALFORMED, "entry '%s' inflates to %llu bytes, not the declared %llu", nm,
                              (unsigned long long) es.produced, (unsigned long long) e->usize);
-                        r = -EINVAL;
-                        goto out;
+                        return -EINVAL;
                 }
                 if (es.crc != e->crc) {
-                        note(f, SG_REASON_MALFORMED, "entry '%s' fails its CRC-32 check", nm);
-                        r = -EINVAL;
-                        goto out;
+                        note(s->f, SG_REASON_MALFORMED, "entry '%s' fails its CRC-32 check", nm);
+                        return -EINVAL;
                 }
                 if (e->type != SG_ENTRY_SYMLINK && sink && sink->on_entry_end &&
                     (r = sink_error(sink->on_entry_end(sink->userdata, e))) < 0)
-                        goto out;
+                        return r;
+        }
+        return 0;
+}
+
+static int streamer_init(streamer *s, bool hash) {
+        s->md = hash ? EVP_MD_CTX_new() : NULL;
+        s->buf = malloc(STREAM_CHUNK);
+        s->out = malloc(STREAM_CHUNK);
+        if ((hash && !s->md) || !s->buf || !s->out)
+                return -ENOMEM;
+        if (s->md && EVP_DigestInit_ex(s->md, EVP_sha384(), NULL) != 1)
+                return -EIO;
+        if (inflateInit2(&s->zs, -MAX_WBITS) != Z_OK)
+                return -ENOMEM;
+        s->z_init = true;
+        return 0;
+}
+
+static void streamer_done(streamer *s) {
+        if (s->z_init)
+                inflateEnd(&s->zs);
+        EVP_MD_CTX_free(s->md);
+        free(s->buf);
+        free(s->out);
+}
+
+/* The second lane of a parallel pass: the entries from `from` on, with its own buffers,
+ * inflater, findings and sink receiver. It stops early only when the first lane failed. */
+typedef struct {
+        streamer s;
+        findings f;
+        sg_package_sink sink;
+        sg_entry **sorted;
+        size_t from, to;
+        int r;
+} lane;
+
+static void *lane_main(void *arg) {
+        lane *l = arg;
+        l->r = streamer_init(&l->s, false);
+        if (l->r == 0)
+                l->r = stream_range(&l->s, l->sorted, l->from, l->to);
+        return NULL;
+}
+
+/* Where to split sorted[] into two lanes of about equal work (bytes read plus bytes produced),
+ * or 0 when one lane is better: a small archive, or one whose work is a single entry. */
+static size_t lane_split(const sg_package *p, sg_entry **sorted) {
+        uint64_t total = 0, acc = 0;
+        for (size_t k = 0; k < p->n_entries; k++)
+                total += sorted[k]->csize + sorted[k]->usize;
+        if (total < PARALLEL_EXTRACT_BYTES)
+                return 0;
+        for (size_t k = 0; k < p->n_entries; k++) {
+                uint64_t w = sorted[k]->csize + sorted[k]->usize;
+                if (acc + w / 2 >= total / 2)
+                        return k > 0 && k < p->n_entries ? k : 0;
+                acc += w;
+        }
+        return 0;
+}
+
+static int stream_entries(int fd, const sg_limits *lim, sg_package *p, sg_entry **sorted,
+                          const sg_package_sink *sink, findings *f) {
+        atomic_uint_least64_t inflated;
+        atomic_bool first_failed;
+        streamer s = {.fd = fd, .lim = lim, .sink = sink, .p = p, .f = f, .inflated = &inflated};
+        lane l = {.sorted = sorted, .to = p->n_entries};
+        hasher h = {.fd = fd, .end = p->eocd_offset + 20};
+        pthread_t hasher_tid, lane_tid;
+        bool threaded = false, two_lanes = false;
+        int r;
+
+        atomic_init(&inflated, 0);
+        atomic_init(&first_failed, false);
+        atomic_init(&h.stop, false);
+        if (h.end >= PARALLEL_HASH_BYTES)
+                threaded = pthread_create(&hasher_tid, NULL, hasher_main, &h) == 0; /* else hashed inline */
+        /* With the digest in its own thread, the entries can also be split over two lanes, when
+         * the sink can take a second receiver. */
+        l.from = threaded && (!sink || sink->lane_new) ? lane_split(p, sorted) : 0;
+        if (l.from > 0) {
+                l.s = (streamer){.fd = fd, .lim = lim, .p = p, .f = &l.f, .inflated = &inflated, .cancel = &first_failed};
+                if (sink) {
+                        l.sink = *sink;
+                        l.sink.userdata = sink->lane_new(sink->userdata);
+                        l.s.sink = &l.sink;
+                }
+                two_lanes = (!sink || l.sink.userdata) && pthread_create(&lane_tid, NULL, lane_main, &l) == 0;
+                if (!two_lanes && sink && l.sink.userdata)
+                        (void) sink->lane_done(sink->userdata, l.sink.userdata);
+        }
+        r = streamer_init(&s, !threaded);
+        if (r == 0)
+                r = stream_range(&s, sorted, 0, two_lanes ? l.from : p->n_entries);
+        if (r < 0)
+                atomic_store_explicit(&first_failed, true, memory_order_relaxed);
+        if (two_lanes) {
+                (void) pthread_join(lane_tid, NULL);
+                int k = sink ? sink->lane_done(sink->userdata, l.sink.userdata) : 0;
+                /* The first lane's failure wins (the second may have been stopped by it); else
+                 * the second lane's, with its findings: the outcome is that of one pass in order. */
+                if (r == 0 && l.r < 0) {
+                        r = l.r;
+                        for (int i = 0; i < SG_REASON_MAX_; i++)
+                                if (l.f.seen[i] && !f->seen[i]) {
+                                        f->seen[i] = true;
+                                        f->first[i] = l.f.first[i];
+                                }
+                }
+                if (r == 0 && k < 0)
+                        r = k;
+                streamer_done(&l.s);
         }
         /* The rest: descriptors, the central directory, the Zip64 records, and the EOCD up to
          * its comment length, which the canonical form reads as zero. */
-        if ((r = stream_to(&s, p->eocd_offset + 20, NULL)) < 0)
-                goto out;
+        if (r == 0)
+                r = stream_to(&s, p->eocd_offset + 20, NULL);
         static const unsigned char zero_len[2] = {0, 0};
         unsigned int dlen = 0;
-        if (s.md && (EVP_DigestUpdate(s.md, zero_len, 2) != 1 || EVP_DigestFinal_ex(s.md, p->digest, &dlen) != 1 ||
-                     dlen != SG_DIGEST_LEN))
+        if (r == 0 && s.md && (EVP_DigestUpdate(s.md, zero_len, 2) != 1 || EVP_DigestFinal_ex(s.md, p->digest, &dlen) != 1 ||
+                               dlen != SG_DIGEST_LEN))
                 r = -EIO;
-out:
         if (threaded) {
                 if (r < 0)
                         atomic_store_explicit(&h.stop, true, memory_order_relaxed);
-                (void) pthread_join(tid, NULL);
+                (void) pthread_join(hasher_tid, NULL);
                 if (r == 0 && (r = h.r) == 0)
                         memcpy(p->digest, h.digest, SG_DIGEST_LEN);
         }
-        if (z_init)
-                inflateEnd(&s.zs);
-        EVP_MD_CTX_free(s.md);
-        free(s.buf);
-        free(s.out);
+        p->inflated_total = atomic_load(&inflated);
+        streamer_done(&s);
         return r;
 }
 

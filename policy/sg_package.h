@@ -76,7 +76,8 @@ typedef struct {
 } sg_package;
 
 /* Receives the archive's content while it is verified. Files and directories arrive in archive
- * order during the streaming pass (begin, data…, end); symlinks arrive last, through on_symlink,
+ * order during the streaming pass (begin, data…, end) — per receiver, when there are two lanes
+ * (see lane_new); symlinks arrive last, through on_symlink,
  * once their targets have been checked. A callback returning a negative errno stops the
  * inspection, which then returns that errno. Any callback may be NULL. */
 typedef struct {
@@ -85,6 +86,12 @@ typedef struct {
         int (*on_entry_data)(void *userdata, const sg_entry *e, const void *buf, size_t n);
         int (*on_entry_end)(void *userdata, const sg_entry *e);
         int (*on_symlink)(void *userdata, const sg_entry *e);
+        /* Optional: a second receiver for a share of the files and directories, called from
+         * another thread at the same time as the first (a big archive is extracted in two
+         * lanes). lane_new returns its userdata (NULL: one lane only); lane_done releases it
+         * and returns a negative errno if it could not finish what it received. */
+        void *(*lane_new)(void *userdata);
+        int (*lane_done)(void *userdata, void *lane);
 } sg_package_sink;
 
 /* Parses, checks and digests the archive open at fd (read with pread only; the file offset is

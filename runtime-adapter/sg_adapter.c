@@ -245,6 +245,36 @@ static int on_symlink(void *ud, const sg_entry *e) {
         return symlinkat(e->link_target, parent, base) < 0 ? -errno : 0;
 }
 
+/* A second receiver for the same stage, used by another thread: it shares the stage's
+ * directories (read-only fds) and has its own directory cache and file being written. The
+ * directories both create are made with mkdirat, which either lane may win. */
+static void *lane_new(void *ud) {
+        sg_stage *s = ud, *l = malloc(sizeof(*l));
+        if (!l)
+                return NULL;
+        *l = *s;
+        l->cached_dir = NULL;
+        l->cached_len = 0;
+        l->cached_fd = -1;
+        l->file_fd = -1;
+        return l;
+}
+
+static int lane_done(void *ud, void *lane) {
+        sg_stage *l = lane;
+        int r = 0;
+        (void) ud;
+        if (l->file_fd >= 0) {
+                close(l->file_fd);
+                r = -EIO; /* a file left half written: the pass failed */
+        }
+        if (l->cached_dir)
+                close(l->cached_fd);
+        free(l->cached_dir);
+        free(l);
+        return r;
+}
+
 const sg_package_sink *sg_stage_sink(sg_stage *s) { return &s->sink; }
 
 /* Writes a new file in a directory nobody else sees yet (a stage, a function's directory for
@@ -330,6 +360,8 @@ static int dir_stage(sg_adapter *base, sg_kind kind, const char *name, const cha
                 .on_entry_data = on_data,
                 .on_entry_end = on_end,
                 .on_symlink = on_symlink,
+                .lane_new = lane_new,
+                .lane_done = lane_done,
         };
         *ret = s;
         return 0;

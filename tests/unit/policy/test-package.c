@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -680,6 +681,170 @@ static void test_sink_data_error_is_returned(void **state) {
 
 /* ---- data descriptors and Zip64 ---- */
 
+/* ---- two lanes: a big archive is extracted by two threads ---- */
+
+#define LANE_ENTRIES 8
+#define LANE_ENTRY_BYTES (3u << 20) /* 8 × 3 MiB, deflated: over the two-lane threshold */
+
+/* What every receiver saw, by entry index (names are "eN.bin"): shared by the lanes. */
+typedef struct {
+        pthread_mutex_t lock;
+        uint32_t crc[LANE_ENTRIES];
+        uint64_t bytes[LANE_ENTRIES];
+        int ends[LANE_ENTRIES];
+        int lanes_made, lanes_done;
+} lane_log;
+
+typedef struct {
+        lane_log *log;
+        int index;     /* the entry being received */
+        uint32_t crc;
+        uint64_t bytes;
+} lane_rx;
+
+static int lane_begin(void *u, const sg_entry *e) {
+        lane_rx *rx = u;
+        rx->index = atoi(e->name + 1);
+        rx->crc = (uint32_t) crc32(0, NULL, 0);
+        rx->bytes = 0;
+        return 0;
+}
+static int lane_data(void *u, const sg_entry *e, const void *buf, size_t n) {
+        lane_rx *rx = u;
+        (void) e;
+        rx->crc = (uint32_t) crc32_z(rx->crc, buf, n);
+        rx->bytes += n;
+        return 0;
+}
+static int lane_end(void *u, const sg_entry *e) {
+        lane_rx *rx = u;
+        (void) e;
+        pthread_mutex_lock(&rx->log->lock);
+        rx->log->crc[rx->index] = rx->crc;
+        rx->log->bytes[rx->index] = rx->bytes;
+        rx->log->ends[rx->index]++;
+        pthread_mutex_unlock(&rx->log->lock);
+        return 0;
+}
+static void *lane_make(void *u) {
+        lane_rx *first = u, *rx = calloc(1, sizeof(*rx));
+        if (rx) {
+                rx->log = first->log;
+                pthread_mutex_lock(&rx->log->lock);
+                rx->log->lanes_made++;
+                pthread_mutex_unlock(&rx->log->lock);
+        }
+        return rx;
+}
+static int lane_finish(void *u, void *lane) {
+        lane_rx *first = u;
+        pthread_mutex_lock(&first->log->lock);
+        first->log->lanes_done++;
+        pthread_mutex_unlock(&first->log->lock);
+        free(lane);
+        return 0;
+}
+
+/* Deterministic incompressible bytes (an LCG), so the archive is big on disk too. */
+static char *lane_data_make(unsigned seed) {
+        char *d = malloc(LANE_ENTRY_BYTES);
+        assert_non_null(d);
+        uint32_t x = seed * 2654435761u + 1;
+        for (size_t i = 0; i < LANE_ENTRY_BYTES; i++) {
+                x = x * 1664525u + 1013904223u;
+                d[i] = (char) (x >> 24);
+        }
+        return d;
+}
+
+static zarchive *lane_archive(fixture *f, uint32_t crc_xor_first, uint32_t crc_xor_last, char *data[LANE_ENTRIES]) {
+        static char names[LANE_ENTRIES][16];
+        zentry es[LANE_ENTRIES];
+        for (int i = 0; i < LANE_ENTRIES; i++) {
+                snprintf(names[i], sizeof(names[i]), "e%d.bin", i);
+                es[i] = (zentry){.name = names[i], .data = data[i], .data_len = LANE_ENTRY_BYTES, .method = 8,
+                                 .crc_xor = i == 0 ? crc_xor_first : i == LANE_ENTRIES - 1 ? crc_xor_last : 0};
+        }
+        return zip_make(f, "lanes.zip", es, LANE_ENTRIES, ZOPTS());
+}
+
+static int lane_inspect(const zarchive *a, lane_log *log, sg_package **p, sg_error *err) {
+        lane_rx first = {.log = log};
+        sg_package_sink sink = {.userdata = &first, .on_entry_begin = lane_begin, .on_entry_data = lane_data,
+                                .on_entry_end = lane_end, .lane_new = lane_make, .lane_done = lane_finish};
+        sg_limits lim = default_limits();
+        return sg_package_inspect(a->fd, &lim, &sink, p, err);
+}
+
+static void test_two_lanes_deliver_every_entry_once_and_the_digest_is_of_the_whole_file(void **state) {
+        char *data[LANE_ENTRIES];
+        for (int i = 0; i < LANE_ENTRIES; i++)
+                data[i] = lane_data_make((unsigned) i);
+        zarchive *a = lane_archive(*state, 0, 0, data);
+        lane_log log = {.lock = PTHREAD_MUTEX_INITIALIZER};
+        sg_package *p = NULL;
+        sg_error err = {0};
+
+        assert_int_equal(lane_inspect(a, &log, &p, &err), 0);
+        assert_non_null(p);
+        /* a second receiver was made and released: the pass did run in two lanes */
+        assert_int_equal(log.lanes_made, 1);
+        assert_int_equal(log.lanes_done, 1);
+        for (int i = 0; i < LANE_ENTRIES; i++) {
+                assert_int_equal(log.ends[i], 1);
+                assert_int_equal(log.bytes[i], LANE_ENTRY_BYTES);
+                assert_int_equal(log.crc[i], (uint32_t) crc32_z(crc32(0, NULL, 0), (const unsigned char *) data[i],
+                                                                 LANE_ENTRY_BYTES));
+        }
+        assert_int_equal(p->inflated_total, (uint64_t) LANE_ENTRIES * LANE_ENTRY_BYTES);
+        assert_digest_of_bytes(p, a->b.p, a->b.len);
+        sg_package_free(p);
+        /* and without a sink (offline verify) the same archive passes with the same digest */
+        sg_package *q = inspect_ok(a, NULL, NULL);
+        assert_digest_of_bytes(q, a->b.p, a->b.len);
+        for (int i = 0; i < LANE_ENTRIES; i++)
+                free(data[i]);
+}
+
+static void test_two_lanes_report_a_fault_in_the_second_lane(void **state) {
+        char *data[LANE_ENTRIES];
+        for (int i = 0; i < LANE_ENTRIES; i++)
+                data[i] = lane_data_make((unsigned) i);
+        zarchive *a = lane_archive(*state, 0, 0x1, data);
+        lane_log log = {.lock = PTHREAD_MUTEX_INITIALIZER};
+        sg_package *p = NULL;
+        sg_error err = {0};
+
+        assert_int_equal(lane_inspect(a, &log, &p, &err), -EINVAL);
+        assert_null(p);
+        assert_int_equal(err.reason, SG_REASON_MALFORMED);
+        assert_non_null(strstr(err.msg, "e7.bin"));
+        assert_non_null(strstr(err.msg, "CRC"));
+        assert_int_equal(log.lanes_done, log.lanes_made);
+        inspect_rejects(a, NULL, SG_REASON_MALFORMED, "e7.bin");
+        for (int i = 0; i < LANE_ENTRIES; i++)
+                free(data[i]);
+}
+
+/* Faults in both lanes: the first in archive order is the one reported, every time. */
+static void test_two_lanes_report_the_first_lane_fault_when_both_fail(void **state) {
+        char *data[LANE_ENTRIES];
+        for (int i = 0; i < LANE_ENTRIES; i++)
+                data[i] = lane_data_make((unsigned) i);
+        zarchive *a = lane_archive(*state, 0x1, 0x1, data);
+        for (int run = 0; run < 5; run++) {
+                lane_log log = {.lock = PTHREAD_MUTEX_INITIALIZER};
+                sg_package *p = NULL;
+                sg_error err = {0};
+                assert_int_equal(lane_inspect(a, &log, &p, &err), -EINVAL);
+                assert_non_null(strstr(err.msg, "e0.bin"));
+                assert_null(strstr(err.msg, "e7.bin"));
+                assert_int_equal(log.lanes_done, log.lanes_made);
+        }
+        for (int i = 0; i < LANE_ENTRIES; i++)
+                free(data[i]);
+}
+
 static void check_descriptor_accepted(fixture *f, int dd) {
         zarchive *a = zip_make(f, "dd.zip",
                                ZENTRIES({.name = "a.js", .data = CONTENT_LONG, .method = 8, .descriptor = dd},
@@ -1227,6 +1392,9 @@ static void test_unsafe_rejection_delivers_no_symlink_to_sink(void **state) {
 int main(int argc, char **argv) {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup_tmp, teardown_tmp)
         const struct CMUnitTest tests[] = {
+                T(test_two_lanes_deliver_every_entry_once_and_the_digest_is_of_the_whole_file),
+                T(test_two_lanes_report_a_fault_in_the_second_lane),
+                T(test_two_lanes_report_the_first_lane_fault_when_both_fail),
                 T(test_accepts_minimal_stored_archive_with_digest_of_whole_file),
                 T(test_accepts_deflated_archive_with_digest_of_whole_file),
                 T(test_digest_ignores_comment_and_canonical_size_is_unchanged),
