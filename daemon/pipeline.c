@@ -360,6 +360,12 @@ decided:;
                                                        cJSON_CreateNull());
         j->outcome = d.outcome;
 
+        if (d.outcome != SG_OUTCOME_REJECTED && (!pkg || !facts.digest)) {
+                /* decide() only approves a package it has facts for; a decision that says
+                 * otherwise is a bug, and nothing is promoted on it. */
+                fail(j, -EPROTO, "approved without package facts; not promoted");
+                goto out;
+        }
         if (d.outcome != SG_OUTCOME_REJECTED) {
                 char cur[SG_RELEASE_MAX];
                 unsigned char cur_digest[SG_DIGEST_LEN];
