@@ -27,6 +27,8 @@
  * is spent waiting on its syncfs, so twice the cores keeps them busy: a burst of 1,000 small
  * packages on a journaled ext4 went from ~575 to ~740 decisions/s going from 4 to 8 (12: ~750). */
 #define GATE_WORKERS 8
+/* Worker threads run this much nicer than the loop thread (which serves the API and health). */
+#define GATE_WORKER_NICE 5
 /* Inbox names longer than this are MALFORMED: the claimed name must still fit NAME_MAX. */
 #define GATE_INBOX_NAME_MAX 160
 #define GATE_CLAIM_PREFIX ".claimed."

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -213,7 +214,18 @@ static void decide_layer(const sg_facts *facts, sg_decide_ctx *ctx, const char *
         *d = worst;
 }
 
+/* Worker threads yield to the loop thread: under a burst every core is busy verifying, and the
+ * loop still answers health checks and API clients promptly. Linux applies nice per thread. */
+static void worker_lower_priority(void) {
+        static _Thread_local bool done;
+        if (!done) {
+                (void) setpriority(PRIO_PROCESS, (id_t) gettid(), GATE_WORKER_NICE);
+                done = true;
+        }
+}
+
 static void job_work(uv_work_t *w) {
+        worker_lower_priority();
         job *j = w->data;
         gate *g = j->g;
         const sg_limits *lim = &g->settings.limits;
