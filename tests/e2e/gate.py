@@ -244,10 +244,14 @@ def write_atomic(path: Path, data: bytes) -> None:
 # journald
 
 class Journal:
-    """Reads and writes the system journal (the real journald)."""
+    """Reads and writes the system journal (the real journald). A subclass may read another
+    journald's through ``command`` (a prefix such as nsenter) and ``socket_path``."""
+
+    command: tuple = ()
+    socket_path: str = JOURNAL_SOCKET
 
     def query(self, *matches: str) -> list:
-        p = subprocess.run(["journalctl", "-o", "json", "--all", "--no-pager", *matches],
+        p = subprocess.run([*self.command, "journalctl", "-o", "json", "--all", "--no-pager", *matches],
                            capture_output=True, text=True, errors="replace", timeout=60)
         out = []
         for line in p.stdout.splitlines():
@@ -264,7 +268,7 @@ class Journal:
         body = "".join("%s=%s\n" % (k, v) for k, v in fields.items()).encode()
         s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
-            s.sendto(body, JOURNAL_SOCKET)
+            s.sendto(body, self.socket_path)
         finally:
             s.close()
 

@@ -36,7 +36,6 @@ import signal
 import socket
 import subprocess
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -69,7 +68,7 @@ exec nsenter "--mount=/proc/$SGT_NS_PID/ns/mnt" -- "$SGT_SIGNGATED" "$@"
 # --------------------------------------------------------------------------
 # the namespace and its journald
 
-class PrivateJournald:
+class PrivateJournald(Journal):
     """A mount namespace with its own journald; see the module docstring."""
 
     def __init__(self, log_dir: Path):
@@ -126,29 +125,9 @@ class PrivateJournald:
         finally:
             s.close()
 
-    def query(self, *matches: str) -> list:
-        p = subprocess.run(["nsenter", self.ns, "--", "journalctl", "-o", "json", "--all", "--no-pager",
-                            *matches], capture_output=True, text=True, errors="replace", timeout=120)
-        out = []
-        for line in p.stdout.splitlines():
-            if line.startswith("{"):
-                try:
-                    out.append(json.loads(line))
-                except ValueError:
-                    pass
-        return out
-
-    def barrier(self, timeout: float = 15.0) -> bool:
-        """A marker entry, waited for: every datagram queued before it is indexed too."""
-        tag = uuid.uuid4().hex
-        body = ("MESSAGE=signgate e2e barrier %s\nSYSLOG_IDENTIFIER=signgate-e2e\nSIGNGATE_E2E_BARRIER=%s\n"
-                % (tag, tag)).encode()
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        try:
-            s.sendto(body, self.socket_path)
-        finally:
-            s.close()
-        return bool(poll(lambda: self.query("SIGNGATE_E2E_BARRIER=" + tag), timeout, 0.1))
+    @property
+    def command(self) -> tuple:
+        return ("nsenter", self.ns, "--")
 
     def decision_entries(self) -> list:
         """The gate's decision entries, in journal order."""
