@@ -50,6 +50,12 @@ static int send_record(const cJSON *record, bool replayed, bool *ret_bad_record)
         return r < 0 ? r : 0;
 }
 
+/* A record sg_journal_fields() refused: retrying would not help, so it is said once. */
+static void not_an_entry(uint64_t seq, int r) {
+        fprintf(stderr, "signgated: decision seq %" PRIu64 " cannot be a journald entry (%s); it is only in the audit file\n",
+                seq, strerror(-r));
+}
+
 static void on_retry(uv_timer_t *t);
 
 static void schedule(gate *g) {
@@ -85,7 +91,8 @@ static uint64_t audit_next_seq(gate *g) {
 static void caught_up(gate *g) {
         gate_journal_relay *jr = &g->relay;
         uv_update_time(g->loop); /* also called after the loop ended */
-        uint64_t ms = uv_now(g->loop) - jr->outage_ms, last = audit_next_seq(g) - 1;
+        /* replay() ends with unsent at the end of the file it read */
+        uint64_t ms = uv_now(g->loop) - jr->outage_ms, last = jr->unsent - 1;
         char f_count[64], f_first[64], f_last[64], f_ms[64], f_lost[64], lost[160] = "";
 
         (void) snprintf(f_count, sizeof(f_count), "SIGNGATE_REPLAYED_COUNT=%" PRIu64, jr->replayed);
@@ -141,8 +148,7 @@ static int on_record(uint64_t seq, const cJSON *record, void *userdata) {
                 return STOP_JOURNALD;
         }
         if (bad)
-                fprintf(stderr, "signgated: decision seq %" PRIu64 " cannot be a journald entry (%s); it is only in the audit file\n",
-                        seq, strerror(-r));
+                not_an_entry(seq, r);
         else
                 jr->replayed++;
         p->sent++;
@@ -161,8 +167,12 @@ static int replay(gate *g) {
         /* While nobody listens there is nothing to read the audit file for. */
         if (!sg_journal_available())
                 return -ENOENT;
-        uv_mutex_lock(&g->audit_lock); /* the commit thread appends under it */
+        /* The commit thread appends under the lock. The end of the file is taken in the same
+         * hold as the read: a record appended after it was not visited, and reaches the relay
+         * live once its job ends. */
+        uv_mutex_lock(&g->audit_lock);
         r = sg_audit_read(g->audit, jr->unsent, on_record, &p, &err);
+        uint64_t next = sg_audit_next_seq(g->audit);
         uv_mutex_unlock(&g->audit_lock);
         if (r == STOP_JOURNALD)
                 return p.error;
@@ -172,7 +182,6 @@ static int replay(gate *g) {
                 /* A damaged audit file cannot be replayed past the damage, and retrying would
                  * keep journald from every later decision: the rest of the backlog is given up
                  * (it is in the audit file, which `signgate audit verify` will reject). */
-                uint64_t next = audit_next_seq(g);
                 fprintf(stderr,
                         "signgated: cannot replay decisions seq %" PRIu64 "–%" PRIu64 " to journald: %s; "
                         "they are only in the audit file\n",
@@ -189,7 +198,6 @@ static int replay(gate *g) {
                 return r;
         }
         /* Every record up to the newest was visited; any missing at the end were rotated away. */
-        uint64_t next = audit_next_seq(g);
         if (jr->unsent < next) {
                 jr->lost += next - jr->unsent;
                 jr->unsent = next;
@@ -230,8 +238,7 @@ void gate_journal_relay_decision(gate *g, const cJSON *record, uint64_t seq) {
         if ((r = send_record(record, false, &bad)) == 0)
                 return;
         if (bad)
-                fprintf(stderr, "signgated: decision seq %" PRIu64 " cannot be a journald entry (%s); it is only in the audit file\n",
-                        seq, strerror(-r));
+                not_an_entry(seq, r);
         else
                 outage_begin(g, seq, r);
 }
