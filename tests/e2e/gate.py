@@ -231,6 +231,15 @@ class Policy:
                     p.unlink()
 
 
+def enforce_policy(signer, *functions: str) -> Policy:
+    """A policy store with one Enforce config allowing ``signer``, bound to each function."""
+    pol = Policy()
+    csc = pol.csc("Enforce", signer)
+    for f in functions:
+        pol.function(f, csc)
+    return pol
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     tmp = path.parent / (".%s.%s.tmp" % (path.name, uuid.uuid4().hex[:8]))
     with open(tmp, "wb") as f:

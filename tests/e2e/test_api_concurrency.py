@@ -6,14 +6,12 @@ libmicrohttpd, which may accept and dispatch the next upload from inside the fin
 completion; the finished job must already be off its queue by then.
 """
 
-import http.client
 import json
-import socket
 import threading
 from collections import Counter
 
-from gate import UnixHTTP, Policy, gate, journald, signgated  # noqa: F401
-from test_gate_inbox import enforce_policy, simple_package
+from gate import UnixHTTP, enforce_policy, gate, journald, signgated  # noqa: F401
+from test_gate_inbox import simple_package
 
 
 

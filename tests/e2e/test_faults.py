@@ -34,7 +34,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -43,8 +42,9 @@ from pathlib import Path
 
 import pytest
 
-from gate import (UnixHTTP, Gate, Policy, digest, expected_tree, gate, journald, package, poll,  # noqa: F401
-                  signgated, simple_package, tree, unsigned_with_foreign_signature)
+from gate import (enforce_policy, UnixHTTP, Gate, Policy, digest, expected_tree, gate, journald,  # noqa: F401
+                  package, poll, signgated, simple_package, tree,
+                  unsigned_with_foreign_signature)
 
 INTERNAL_MESSAGE_ID = "742e36cfcbc04555a4d4d7ecb4917095"
 SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "UndefinedBehaviorSanitizer")
@@ -144,13 +144,6 @@ def hidden_release_entries(g: Gate) -> list:
 def claimed_entries(g: Gate) -> list:
     return [n for n in g.inbox_entries() if n.startswith(".claimed.")]
 
-
-def enforce_policy(signer, *functions) -> Policy:
-    pol = Policy()
-    csc = pol.csc("Enforce", signer)
-    for f in functions:
-        pol.function(f, csc)
-    return pol
 
 
 def internal_lines(g: Gate, name: str) -> list:

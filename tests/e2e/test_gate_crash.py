@@ -16,19 +16,12 @@ from collections import Counter
 
 import pytest
 
-from gate import (Policy, RELEASE_RE, check_record_shape, digest, expected_tree, gate,  # noqa: F401
+from gate import (enforce_policy, RELEASE_RE, check_record_shape, digest, expected_tree, gate,  # noqa: F401
                   gate_mod, journald, package, poll, signgated, simple_package, tree)
 
 BURST_FUNCTIONS = 20
 BURST_PER_FUNCTION = 10
 
-
-def enforce_policy(signer, functions):
-    pol = Policy()
-    csc = pol.csc("Enforce", signer)
-    for f in functions:
-        pol.function(f, csc)
-    return pol
 
 
 def signed_packages(signer, items, size=2000):
@@ -107,7 +100,7 @@ def check_no_duplicates_and_releases(g, names_by_function, data_by_name):
 @pytest.fixture(scope="module")
 def burst(gate_mod, signer):
     functions = ["burst%02d" % i for i in range(BURST_FUNCTIONS)]
-    g = gate_mod(settings={"retainReleases": 50}, policy=enforce_policy(signer, functions))
+    g = gate_mod(settings={"retainReleases": 50}, policy=enforce_policy(signer, *functions))
     items = [("%s@%03d.zip" % (functions[i % BURST_FUNCTIONS], i), functions[i % BURST_FUNCTIONS])
              for i in range(BURST_FUNCTIONS * BURST_PER_FUNCTION)]
     pkgs = signed_packages(signer, items)
@@ -170,7 +163,7 @@ def test_audit_verify_passes_on_the_gate_file_and_fails_on_an_edited_copy(burst,
 
 def test_kill_9_mid_burst_then_restart_loses_nothing_and_promotes_nothing_twice(gate, signer):
     functions = ["crash%d" % i for i in range(8)]
-    g = gate(settings={"retainReleases": 1000}, policy=enforce_policy(signer, functions))
+    g = gate(settings={"retainReleases": 1000}, policy=enforce_policy(signer, *functions))
     counter = [0]
 
     def batch(n):
@@ -222,7 +215,7 @@ def test_kill_9_mid_burst_then_restart_loses_nothing_and_promotes_nothing_twice(
 
 
 def test_identical_package_is_recognised_after_kill_9_and_restart(gate, signer):
-    g = gate(policy=enforce_policy(signer, ["same"]))
+    g = gate(policy=enforce_policy(signer, "same"))
     data = signer.sign_bytes(simple_package(), "same.zip")
     first = g.decide("same.zip", data)
     assert first["outcome"] == "promoted", first["message"]
@@ -252,7 +245,7 @@ def test_identical_package_is_recognised_after_kill_9_and_restart(gate, signer):
 
 def test_sigterm_drains_in_flight_jobs_and_exits_0(gate, signer):
     functions = ["term%d" % i for i in range(5)]
-    g = gate(settings={"retainReleases": 100}, policy=enforce_policy(signer, functions))
+    g = gate(settings={"retainReleases": 100}, policy=enforce_policy(signer, *functions))
     items = [("%s@%03d.zip" % (functions[i % 5], i), functions[i % 5]) for i in range(40)]
     pkgs = signed_packages(signer, items, size=200_000)
     for name, data in pkgs:
@@ -287,7 +280,7 @@ def test_sigterm_drains_in_flight_jobs_and_exits_0(gate, signer):
 
 def test_audit_rotation_keeps_one_chain_across_files(gate, signer, run):
     g = gate(settings={"audit": {"rotateBytes": 4096, "keepFiles": 50}},
-             policy=enforce_policy(signer, ["rot"]))
+             policy=enforce_policy(signer, "rot"))
     pkgs = signed_packages(signer, [("rot@%02d.zip" % i, "rot") for i in range(20)], size=100)
     for name, data in pkgs:
         g.drop(name, data)
@@ -311,7 +304,7 @@ def test_audit_rotation_keeps_one_chain_across_files(gate, signer, run):
 # I/O failure (INTERNAL): kept and retried, never lost, decided once
 
 def test_io_failure_keeps_the_package_in_the_inbox_and_a_retry_decides_it_once(gate, signer):
-    g = gate(policy=enforce_policy(signer, ["stuck"]))
+    g = gate(policy=enforce_policy(signer, "stuck"))
     fdir = g.fdir("stuck")
     fdir.mkdir(parents=True, exist_ok=True)
     subprocess.run(["chattr", "+i", str(fdir)], check=True)   # no release can be made in it

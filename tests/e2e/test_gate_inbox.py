@@ -21,9 +21,10 @@ from datetime import timedelta
 import pytest
 
 import zipcraft
-from gate import (Policy, check_journal, check_record_shape, digest, expected_tree, gate,  # noqa: F401
-                  gate_mod, journald, now_utc, package, poll, RELEASE_RE, sign_at, signgated,
-                  simple_package, strip_chain, tree, unsigned_with_foreign_signature)
+from gate import (enforce_policy, Policy, check_journal, check_record_shape, digest,  # noqa: F401
+                  expected_tree, gate, gate_mod, journald, now_utc, package, poll, RELEASE_RE,
+                  sign_at, signgated, simple_package, strip_chain, tree,
+                  unsigned_with_foreign_signature)
 
 ROOT_PEER = {"uid": os.getuid(), "gid": os.getgid(), "pid": None}
 OVERRIDABLE = {"UNSIGNED", "UNTRUSTED_PUBLISHER", "EXPIRED", "NOT_YET_VALID", "REVOKED"}
@@ -406,13 +407,6 @@ def test_layers_are_promoted_to_numbered_versions_and_unsigned_layers_rejected(w
 
 # --------------------------------------------------------------------------
 # gates with their own settings
-
-def enforce_policy(signer, *functions):
-    pol = Policy()
-    csc = pol.csc("Enforce", signer)
-    for f in functions:
-        pol.function(f, csc)
-    return pol
 
 
 def test_unbound_function_is_promoted_without_checks_when_unbound_functions_allow(gate):

@@ -40,8 +40,8 @@ from pathlib import Path
 
 import pytest
 
-from gate import (JOURNAL_SOCKET, JOURNALD, Gate, Journal, Policy, UnixHTTP, check_journal_entry,  # noqa: F401
-                  poll, signgated, simple_package)
+from gate import (enforce_policy, JOURNAL_SOCKET, JOURNALD, Gate, Journal, UnixHTTP,  # noqa: F401
+                  check_journal_entry, poll, signgated, simple_package)
 
 RELAY_BATCH = 250              # GATE_RELAY_BATCH in daemon/journal_relay.h
 CATCH_UP_TIMEOUT = 120.0       # a backlog of a few hundred takes a few paced seconds
@@ -169,13 +169,6 @@ def world(tmp_path, signgated, monkeypatch):
 
 # --------------------------------------------------------------------------
 # helpers
-
-def enforce_policy(signer, *functions) -> Policy:
-    pol = Policy()
-    csc = pol.csc("Enforce", signer)
-    for f in functions:
-        pol.function(f, csc)
-    return pol
 
 
 def upload(g: Gate, function: str, data: bytes):
