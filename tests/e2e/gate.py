@@ -597,7 +597,11 @@ class Gate:
             return os.path.lexists(self.inbox / name)
         if name in self.left:
             return False
-        if self.tracked[name] in self._inbox_inodes():
+        # A scan that runs while the gate renames the entry to its claimed name can miss it
+        # under both names (stat of the old name fails, the new one is not listed yet). The
+        # gate renames an entry once before it removes it, so a second scan settles it.
+        ino = self.tracked[name]
+        if ino in self._inbox_inodes() or ino in self._inbox_inodes():
             return True
         self._mark_left(name)
         return False
@@ -743,7 +747,7 @@ class Gate:
     def pending(self) -> list:
         """Entries dropped through this harness (or tracked) that are still in the inbox,
         plus untracked inbox names the gate must decide (not writers' temp names)."""
-        inodes = self._inbox_inodes()
+        inodes = self._inbox_inodes() | self._inbox_inodes()  # see in_inbox(): a claim may race a scan
         out = []
         for n, key in self.tracked.items():
             if n in self.left:
